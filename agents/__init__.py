@@ -1,0 +1,21 @@
+"""Agents plug in through a registry: adding one is adding a file and one line here."""
+
+from __future__ import annotations
+
+from agents.base import Agent
+from agents.dqn import DQNAgent
+from agents.tabular_q import TabularQAgent
+from howsure.registry import Registry
+
+AGENTS: Registry[type[Agent]] = Registry("agent")
+AGENTS.register("tabular_q")(TabularQAgent)
+AGENTS.register("dqn")(DQNAgent)
+
+
+def make_agent(cfg, spec) -> Agent:
+    """cfg: the whole run Config; the agent gets its own section plus the encoder section."""
+    return AGENTS.get(cfg.agent.name)(cfg.agent, spec, encoder_cfg=cfg.encoder, device=cfg.device,
+                                      seed=cfg.seed)
+
+
+__all__ = ["AGENTS", "Agent", "make_agent"]

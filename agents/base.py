@@ -1,0 +1,79 @@
+"""What every agent exposes to the loop. Agents never step envs, write files or log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from replay.batch import Batch
+
+
+def linear_schedule(start: float, end: float, duration_steps: int, step: int) -> float:
+    """Linear annealing from start to end over duration_steps, then constant."""
+    if duration_steps <= 0:
+        return end
+    frac = min(max(step, 0) / duration_steps, 1.0)
+    return start + frac * (end - start)
+
+
+class Agent:
+    """Base class. Subclasses set `Config` (a frozen dataclass) and implement act/update."""
+
+    Config: type
+    uses_replay: bool = True  # False: update() gets the latest vector step instead of a sample
+
+    def __init__(self, cfg: Any, spec: Any, *, encoder_cfg: Any = None, device: str = "cpu",
+                 seed: int = 0):
+        self.cfg, self.spec, self.encoder_cfg, self.device = cfg, spec, encoder_cfg, device
+        self.rng = np.random.default_rng(seed)
+        self._trained_through = 0  # agent step up to which updates have been handed out
+
+    # -- acting ---------------------------------------------------------------------------
+    def act(self, obs: np.ndarray, step: int, epsilon: float | None = None) -> np.ndarray:
+        """Actions for a batch of observations. epsilon=None: the training schedule at `step`."""
+        raise NotImplementedError
+
+    def begin_episode(self, env_indices: np.ndarray) -> None:
+        """Called when envs start a new episode (recurrent state, per-episode masks)."""
+
+    # -- learning -------------------------------------------------------------------------
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One learning step; returns scalars keyed by TensorBoard tag."""
+        raise NotImplementedError
+
+    def updates_due(self, step: int) -> int:
+        """Gradient updates owed now that `step` agent steps have been taken."""
+        cfg = self.cfg
+        if step < cfg.learning_starts_steps:
+            self._trained_through = step
+            return 0
+        every = cfg.train_every_steps
+        due = step // every - max(self._trained_through, cfg.learning_starts_steps - 1, 0) // every
+        self._trained_through = step
+        return max(due, 0) * cfg.updates_per_train
+
+    def learner_transition(self, rewards: np.ndarray, terminated: np.ndarray,
+                           lives_lost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Learner-side view of a step: reward clipping and life loss ending the bootstrapping."""
+        if getattr(self.cfg, "clip_rewards", False):
+            rewards = np.sign(rewards).astype(np.float32)
+        if getattr(self.cfg, "terminal_on_life_loss", False):
+            terminated = terminated | lives_lost
+        return rewards, terminated
+
+    def schedule_metrics(self, step: int) -> dict[str, float]:
+        """Scalars that depend on the step alone (epsilon), logged by the loop."""
+        return {}
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "trained_through": self._trained_through}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self._trained_through = int(state["trained_through"])
+
+    def modules(self) -> dict[str, Any]:
+        """Named torch modules whose weights are exported (safetensors)."""
+        return {}

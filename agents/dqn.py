@@ -1,0 +1,164 @@
+"""DQN: arXiv:1312.5602 (replay, annealed epsilon, reward clipping) with the target network of
+the 2015 Nature paper; double-DQN targets (arXiv:1509.06461) and a dueling head are switches."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.base import Agent, linear_schedule
+from agents.heads import QHead, QNetwork
+from encoders import make_encoder
+from howsure.errors import UserError
+from replay.batch import Batch
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    name: str = "dqn"
+    gamma: float = 0.99  # discount per agent step
+    lr: float = 1e-4
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    optimizer_eps: float = 1e-8  # Adam/RMSProp epsilon (Nature RMSProp: 0.01)
+    rmsprop_alpha: float = 0.95  # RMSProp squared-gradient decay
+    rmsprop_momentum: float = 0.0
+    rmsprop_centered: bool = True
+    batch_size: int = 32  # transitions per update
+    learning_starts_steps: int = 1_000  # agent steps of pure collection before the first update
+    train_every_steps: int = 1  # agent steps between training rounds
+    updates_per_train: int = 1  # gradient updates per training round
+    target_update_every_updates: int = 1_000  # gradient updates between target syncs
+    target_tau: float = 1.0  # 1.0: hard copy (Nature); <1: Polyak averaging at each sync
+    double_dqn: bool = False
+    dueling: bool = False
+    head_hidden: int = 0  # units of a hidden layer inside the head; 0: linear head
+    loss: Literal["huber", "mse"] = "huber"
+    max_grad_norm: float = 10.0  # 0 disables gradient clipping
+    clip_rewards: bool = False  # learner sees sign(r); logged returns stay raw
+    terminal_on_life_loss: bool = False  # Atari: a lost life ends bootstrapping (not the episode)
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int = 10_000  # agent steps of linear annealing
+
+
+# ------------------------------------------------------------------ the loss, as pure functions
+
+
+def td_target(rewards: torch.Tensor, discounts: torch.Tensor, next_q_target: torch.Tensor,
+              next_q_online: torch.Tensor | None = None) -> torch.Tensor:
+    """r + discount * Q_target(s', a*), a* = argmax of the online net (double) or the target net."""
+    if next_q_online is None:
+        next_v = next_q_target.max(dim=1).values
+    else:
+        best = next_q_online.argmax(dim=1, keepdim=True)
+        next_v = next_q_target.gather(1, best).squeeze(1)
+    return rewards + discounts * next_v
+
+
+def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str = "huber",
+            weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (weighted) Huber or squared TD error; also returns the TD errors themselves."""
+    td = target - q_taken
+    if kind == "huber":
+        per = F.smooth_l1_loss(q_taken, target, reduction="none")
+    else:
+        per = 0.5 * td.pow(2)
+    if weights is not None:
+        per = per * weights
+    return per.mean(), td
+
+
+def make_optimizer(cfg, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, eps=cfg.optimizer_eps)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rmsprop_alpha, eps=cfg.optimizer_eps,
+                                   momentum=cfg.rmsprop_momentum, centered=cfg.rmsprop_centered)
+    return torch.optim.SGD(params, lr=cfg.lr)
+
+
+class DQNAgent(Agent):
+    Config = DQNConfig
+
+    def __init__(self, cfg: DQNConfig, spec, **kwargs):
+        super().__init__(cfg, spec, **kwargs)
+        self.q = self.build_network().to(self.device)
+        self.target = copy.deepcopy(self.q).requires_grad_(False)
+        self.optimizer = make_optimizer(cfg, self.q.parameters())
+        self.updates = 0
+
+    def build_network(self) -> nn.Module:
+        encoder = make_encoder(self.encoder_cfg, self.spec)
+        head = QHead(encoder.out_features, self.spec.n_actions, self.cfg.dueling, self.cfg.head_hidden)
+        return QNetwork(encoder, head)
+
+    def epsilon(self, step: int) -> float:
+        c = self.cfg
+        return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, step)
+
+    def schedule_metrics(self, step: int) -> dict[str, float]:
+        return {"charts/epsilon": self.epsilon(step)}
+
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            q = self.q(torch.as_tensor(obs, device=self.device))
+        return q.argmax(dim=1).cpu().numpy()
+
+    def act(self, obs: np.ndarray, step: int, epsilon: float | None = None) -> np.ndarray:
+        eps = self.epsilon(step) if epsilon is None else epsilon
+        n = len(obs)
+        explore = self.rng.random(n) < eps
+        if explore.all():
+            return self.rng.integers(0, self.spec.n_actions, size=n)
+        actions = self.greedy(obs)
+        if explore.any():
+            actions[explore] = self.rng.integers(0, self.spec.n_actions, size=int(explore.sum()))
+        return actions
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        batch = batch.to(self.device)
+        q = self.q(batch.obs)
+        q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            next_online = self.q(batch.next_obs) if self.cfg.double_dqn else None
+            target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs), next_online)
+        loss, td = td_loss(q_taken, target, self.cfg.loss, batch.weights)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+        if self.updates % self.cfg.target_update_every_updates == 0:
+            self.sync_target()
+        return {"losses/td_loss": loss.item(), "values/q_mean": q_taken.mean().item()}
+
+    def sync_target(self) -> None:
+        tau = self.cfg.target_tau
+        with torch.no_grad():
+            for t, p in zip(self.target.parameters(), self.q.parameters()):
+                t.lerp_(p, tau) if tau < 1.0 else t.copy_(p)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "q": self.q.state_dict(), "target": self.target.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            self.q.load_state_dict(state["q"])
+            self.target.load_state_dict(state["target"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, KeyError, ValueError) as err:
+            raise UserError(f"checkpoint weights do not fit this network ({str(err).splitlines()[0][:100]}); "
+                            "keep the encoder/agent settings the checkpoint was trained with") from None
+        self.updates = int(state["updates"])
+        super().load_state_dict(state)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"q": self.q}

@@ -1,0 +1,48 @@
+"""Encoders map observations to feature vectors; heads (in agents/) map features to values.
+
+Each encoder registers a config dataclass and a module class; every encoder composes with every
+deep agent. `encoder.name=auto` picks by observation: images -> nature_cnn, anything else -> mlp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from encoders.mlp import MLPConfig, MLPEncoder
+from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
+from howsure.registry import Registry
+
+
+@dataclass(frozen=True)
+class EncoderEntry:
+    Config: type
+    Module: type
+
+
+ENCODERS: Registry[EncoderEntry] = Registry("encoder")
+ENCODERS.register("mlp")(EncoderEntry(MLPConfig, MLPEncoder))
+ENCODERS.register("nature_cnn")(EncoderEntry(NatureCNNConfig, NatureCNNEncoder))
+
+
+def encoder_config_class() -> type:
+    from howsure.config import component_section
+
+    return component_section("EncoderConfig", {n: ENCODERS.get(n).Config for n in ENCODERS},
+                             "name", "auto")
+
+
+def resolve_name(name: str, spec) -> str:
+    if name != "auto":
+        return name
+    return "nature_cnn" if spec.image_obs else "mlp"
+
+
+def make_encoder(cfg, spec) -> nn.Module:
+    """cfg: the whole `encoder` section; returns a module with an `out_features` attribute."""
+    name = resolve_name(cfg.name, spec)
+    return ENCODERS.get(name).Module(getattr(cfg, name), spec)
+
+
+__all__ = ["ENCODERS", "EncoderEntry", "encoder_config_class", "make_encoder", "resolve_name"]

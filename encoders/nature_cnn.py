@@ -1,0 +1,43 @@
+"""The Nature-DQN convolutional encoder (Mnih et al. 2015): uint8 frames in, scaled inside forward."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NatureCNNConfig:
+    features: int = 512  # units of the fully connected layer after the convolutions
+
+
+class NatureCNNEncoder(nn.Module):
+    def __init__(self, cfg: NatureCNNConfig, spec):
+        super().__init__()
+        shape = spec.obs_shape
+        # Channels first (C, H, W) as the frame stack gives; (H, W, C) images are permuted.
+        self.channels_last = len(shape) == 3 and shape[-1] <= 4 < shape[0]
+        c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else (
+            (shape[0], shape[1], shape[2]) if len(shape) == 3 else (1, shape[0], shape[1]))
+        self.scale = 255.0 if np.dtype(spec.obs_dtype) == np.uint8 else 1.0
+        self.convs = nn.Sequential(
+            nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            n_flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(n_flat, cfg.features), nn.ReLU())
+        self.out_features = cfg.features
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float()
+        if self.channels_last:
+            x = x.permute(0, 3, 1, 2)
+        elif x.dim() == 3:
+            x = x.unsqueeze(1)
+        return self.fc(self.convs(x / self.scale))

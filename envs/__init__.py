@@ -1,0 +1,14 @@
+"""Environments: one make_env for every family, picked by env id (envs.make.FAMILIES)."""
+
+import ale_py
+import gymnasium as gym
+
+from envs import nchain
+from envs.make import EnvSpec, check_id, family_of, make_env, register_family, spec_of
+from envs.vector import Step, VectorStepper, make_vector_env
+
+gym.register_envs(ale_py)
+nchain.register()
+
+__all__ = ["EnvSpec", "Step", "VectorStepper", "check_id", "family_of", "make_env",
+           "make_vector_env", "register_family", "spec_of"]

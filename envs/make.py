@@ -1,0 +1,115 @@
+"""make_env: every env family behind one function, picked by env id through a registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs import atari
+from howsure.errors import UserError
+from howsure.registry import suggest
+
+
+@dataclass(frozen=True)
+class EnvFamily:
+    name: str
+    matches: Callable[[str], bool]
+    make: Callable[..., gym.Env]  # (env_cfg, render_mode) -> gym.Env
+
+
+# Checked in order; the plain gymnasium family is the fallback and goes last.
+FAMILIES: list[EnvFamily] = []
+
+
+def register_family(family: EnvFamily, first: bool = True) -> None:
+    FAMILIES.insert(0 if first else len(FAMILIES), family)
+
+
+def _make_gym(cfg, render_mode: str | None = None) -> gym.Env:
+    kwargs = dict(cfg.kwargs)
+    if cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    return gym.make(cfg.id, render_mode=render_mode, **kwargs)
+
+
+register_family(EnvFamily("atari", atari.is_atari, atari.make_atari))
+register_family(EnvFamily("gymnasium", lambda env_id: True, _make_gym), first=False)
+
+
+def family_of(env_id: str) -> EnvFamily:
+    return next(f for f in FAMILIES if f.matches(env_id))
+
+
+def check_id(env_id: str) -> None:
+    if family_of(env_id).name == "gymnasium" and env_id not in gym.registry:
+        raise UserError(f"unknown env id {env_id!r}{suggest(env_id, list(gym.registry))}")
+
+
+def make_env(cfg, render_mode: str | None = None) -> gym.Env:
+    """One environment, as the config describes it, with its action space checked."""
+    check_id(cfg.id)
+    try:
+        env = family_of(cfg.id).make(cfg, render_mode=render_mode)
+    except gym.error.DependencyNotInstalled as err:
+        raise UserError(f"env {cfg.id!r} needs an optional dependency: {str(err).splitlines()[0]}") from None
+    except (TypeError, ValueError) as err:
+        raise UserError(f"env {cfg.id!r} rejected its settings ({str(err).splitlines()[0]}); check env.kwargs") from None
+    check_spaces(cfg.id, env.action_space, env.observation_space)
+    return env
+
+
+def check_spaces(env_id: str, action_space: spaces.Space, obs_space: spaces.Space) -> None:
+    if not isinstance(action_space, spaces.Discrete):
+        raise UserError(
+            f"env {env_id!r} has a {type(action_space).__name__} action space; howsure's agents "
+            "need a discrete one (for example CartPole-v1, Acrobot-v1 or an ALE/ game)"
+        )
+    if not isinstance(obs_space, (spaces.Box, spaces.Discrete)):
+        raise UserError(
+            f"env {env_id!r} has a {type(obs_space).__name__} observation space; "
+            "howsure handles Box (vectors, images) and Discrete observations"
+        )
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What agents and replay need to know about an env, without holding it."""
+
+    env_id: str
+    obs_space: spaces.Space
+    n_actions: int
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        return tuple(self.obs_space.shape or ())
+
+    @property
+    def obs_dtype(self) -> np.dtype:
+        return np.dtype(self.obs_space.dtype)
+
+    @property
+    def discrete_obs(self) -> bool:
+        return isinstance(self.obs_space, spaces.Discrete)
+
+    @property
+    def n_obs(self) -> int:
+        """Number of states of a Discrete observation space."""
+        return int(self.obs_space.n)
+
+    @property
+    def image_obs(self) -> bool:
+        return len(self.obs_shape) == 3 or (self.obs_dtype == np.uint8 and len(self.obs_shape) >= 2)
+
+    def meta(self) -> dict:
+        return {"env_id": self.env_id, "obs_shape": list(self.obs_shape),
+                "obs_dtype": str(self.obs_dtype), "n_actions": self.n_actions}
+
+
+def spec_of(env_id: str, env: gym.Env | gym.vector.VectorEnv) -> EnvSpec:
+    obs_space = getattr(env, "single_observation_space", env.observation_space)
+    action_space = getattr(env, "single_action_space", env.action_space)
+    return EnvSpec(env_id, obs_space, int(action_space.n))

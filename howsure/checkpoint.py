@@ -1,0 +1,84 @@
+"""Complete, safe checkpoints: written to a temp file then renamed, read with weights_only=True.
+
+A checkpoint holds tensors and plain values only (no pickled objects), together with the
+resolved config, so evaluate.py can rebuild the agent and env from the file alone.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from howsure.errors import UserError
+
+FORMAT = "howsure-checkpoint/1"
+
+
+def save(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format": FORMAT, **payload}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {str(path)!r} not found: pass a run directory or a .pt file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
+            OSError, AttributeError, KeyError, TypeError) as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines else type(err).__name__)
+        first = detail.replace("WeightsUnpickler error: ", "")[:120]
+        raise UserError(
+            f"checkpoint {str(path)!r} is corrupt or not a howsure checkpoint ({first}); "
+            "use another checkpoint or retrain"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(
+            f"checkpoint {str(path)!r} is not a {FORMAT} file; use a checkpoint written by train.py"
+        )
+    return data
+
+
+def find(path: str | Path) -> Path:
+    """A run directory -> its final (else latest) checkpoint; a file -> itself."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("final.pt", "latest.pt"):
+            candidate = path / "checkpoints" / name
+            if candidate.is_file():
+                return candidate
+        raise UserError(
+            f"run directory {str(path)!r} has no checkpoints/final.pt or checkpoints/latest.pt; "
+            "train into it first"
+        )
+    return path
+
+
+def check_matches(meta: dict, *, agent: str, env_id: str, source: str) -> None:
+    """A checkpoint of another agent or env is refused with both names spelled out."""
+    if meta.get("agent") != agent or meta.get("env_id") != env_id:
+        raise UserError(
+            f"checkpoint {source!r} was written by agent {meta.get('agent')!r} on "
+            f"{meta.get('env_id')!r}, not {agent!r} on {env_id!r}; "
+            "drop the overrides that change agent.name or env.id"
+        )

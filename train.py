@@ -1,0 +1,271 @@
+"""Train an agent: python train.py --config configs/dqn_cartpole.yaml [key=value ...]
+
+The whole loop is in train(): act -> step -> store -> learn -> log -> evaluate/checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import envs
+from agents import make_agent
+from evaluate import evaluate_agent, make_eval_envs
+from howsure import checkpoint, config, seeding
+from howsure.episodes import EpisodeTracker
+from howsure.errors import EXIT_USAGE, UserError, cli_main
+from howsure.logger import Logger
+from replay import Batch, make_replay
+
+
+def crossed(before: int, now: int, every: int) -> bool:
+    """True when a multiple of `every` lies in (before, now]."""
+    return every > 0 and now // every > before // every
+
+
+class StopFlag:
+    """Ctrl-C / SIGTERM ask the loop to stop at the next step boundary and checkpoint."""
+
+    def __init__(self):
+        self.raised = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.raised:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict:
+    if cfg.torch_threads > 0:
+        torch.set_num_threads(cfg.torch_threads)
+    seeding.seed_everything(cfg.seed)
+    stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs))
+    spec = envs.spec_of(cfg.env.id, stepper.envs)
+    agent = make_agent(cfg, spec)
+    gamma = cfg.agent.gamma
+    buffer = make_replay(cfg.replay, spec, gamma, seed=cfg.seed) if agent.uses_replay else None
+    eval_envs = make_eval_envs(cfg) if cfg.eval.every_steps > 0 else None
+
+    step, loop = 0, {"episodes": 0, "best_eval": None, "stopped_at_return": None, "wall_seconds": 0.0}
+    if resume is not None:
+        agent.load_state_dict(resume["agent"])
+        seeding.set_rng_state(resume["rng"])
+        step, loop = int(resume["step"]), dict(resume["loop"])
+        if buffer is not None and (run_dir / "replay").is_dir():
+            buffer.load(run_dir / "replay")
+
+    logger = Logger(run_dir, purge_step=step if resume is not None else None)
+    if resume is None:
+        logger.text("config", "```\n" + config.to_yaml(cfg) + "```")
+    n = cfg.env.num_envs
+    tracker = EpisodeTracker(n, gamma)
+    obs = stepper.reset(seed=cfg.seed + step)  # a resumed run starts fresh episodes
+    agent.begin_episode(np.arange(n))
+    recent: list[float] = []
+    sums: dict[str, float] = {}
+    count = 0
+    t_log, step_log, t_start = time.perf_counter(), step, time.perf_counter()
+    wall_before = loop["wall_seconds"]
+
+    def save_checkpoint(name: str) -> None:
+        loop["wall_seconds"] = wall_before + time.perf_counter() - t_start
+        if buffer is not None and cfg.checkpoint_replay:
+            buffer.save(run_dir / "replay")
+        payload = {
+            "meta": {"agent": cfg.agent.name, **spec.meta(), "step": step},
+            "config_yaml": config.to_yaml(cfg), "agent": agent.state_dict(),
+            "rng": seeding.rng_state(), "step": step, "loop": loop,
+        }
+        checkpoint.save(run_dir / "checkpoints" / "latest.pt", payload)
+        if name != "latest":
+            shutil.copyfile(run_dir / "checkpoints" / "latest.pt", run_dir / "checkpoints" / f"{name}.pt")
+
+    bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
+               dynamic_ncols=True, mininterval=1.0, file=sys.stdout)
+    interrupted = False
+    with StopFlag() as stop:
+        while step < cfg.total_steps:
+            # act -> step
+            actions = agent.act(obs, step)
+            st = stepper.step(actions)
+            before, step = step, step + n
+            # store (learner-side reward clipping and life loss; the logged score stays raw)
+            rewards, terminated = agent.learner_transition(st.rewards, st.terminated, st.lives_lost)
+            if buffer is not None:
+                buffer.add(obs, actions, rewards, st.next_obs, terminated, st.dones)
+            for ep in tracker.step(st.rewards, st.dones):
+                loop["episodes"] += 1
+                recent = (recent + [ep.episodic_return])[-20:]
+                logger.scalars({"charts/episodic_return": ep.episodic_return,
+                                "charts/discounted_return": ep.discounted_return,
+                                "charts/episodic_length": ep.length}, step)
+            if st.dones.any():
+                agent.begin_episode(np.flatnonzero(st.dones))
+            # learn
+            for _ in range(agent.updates_due(step)):
+                if buffer is None:
+                    batch = Batch.from_numpy(obs, actions, rewards, st.next_obs, terminated, gamma)
+                elif len(buffer) >= cfg.agent.batch_size:
+                    batch = buffer.sample(cfg.agent.batch_size)
+                else:
+                    break
+                metrics = agent.update(batch)
+                priorities = metrics.pop("priorities", None)
+                if priorities is not None:
+                    buffer.update_priorities(batch.indices, priorities)
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+            obs = st.obs
+            # log
+            if crossed(before, step, cfg.log.every_steps):
+                now = time.perf_counter()
+                sps = (step - step_log) / max(now - t_log, 1e-9)
+                t_log, step_log = now, step
+                logger.scalars({**{k: v / count for k, v in sums.items()},
+                                **agent.schedule_metrics(step), "charts/SPS": sps}, step)
+                sums, count = {}, 0
+                bar.set_postfix(SPS=f"{sps:.0f}",
+                                ret=f"{np.mean(recent):.1f}" if recent else "-", refresh=False)
+            bar.update(n)
+            # evaluate / checkpoint
+            if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
+                episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
+                                          seed=cfg.seed + 1_000_003 + step, step=step, gamma=gamma)
+                mean = float(np.mean([e.episodic_return for e in episodes]))
+                logger.scalars({"eval/episodic_return": mean,
+                                "eval/episodic_return_std": float(np.std([e.episodic_return for e in episodes])),
+                                "eval/discounted_return": float(np.mean([e.discounted_return for e in episodes]))},
+                               step)
+                loop["best_eval"] = mean if loop["best_eval"] is None else max(loop["best_eval"], mean)
+                loop.setdefault("evals", []).append([step, mean])
+                bar.write(f"step {step:>9,}  eval return {mean:8.2f} over {len(episodes)} episodes")
+                if cfg.eval.stop_return is not None and mean >= cfg.eval.stop_return:
+                    loop["stopped_at_return"] = step
+                    break
+            if crossed(before, step, cfg.checkpoint_every_steps):
+                save_checkpoint("latest")
+            if stop.raised:
+                interrupted = True
+                break
+    bar.close()
+    save_checkpoint("latest" if interrupted else "final")
+    if not interrupted:
+        export_weights(agent, run_dir / "model.safetensors")
+    logger.close()
+    stepper.close()
+    if eval_envs is not None:
+        eval_envs.close()
+    summary = {"run_dir": str(run_dir), "step": step, "episodes": loop["episodes"],
+               "wall_seconds": round(loop["wall_seconds"], 2), "best_eval_return": loop["best_eval"],
+               "stopped_at_return_step": loop["stopped_at_return"], "interrupted": interrupted,
+               "recent_return": float(np.mean(recent)) if recent else None}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def export_weights(agent, path: Path) -> None:
+    """Weights alone, in safetensors, for use outside howsure."""
+    from safetensors.torch import save_file
+
+    tensors = {f"{name}.{k}": v.detach().cpu().contiguous()
+               for name, module in agent.modules().items() for k, v in module.state_dict().items()}
+    if tensors:
+        tmp = path.with_suffix(".tmp")
+        save_file(tensors, str(tmp))
+        tmp.replace(path)
+
+
+def default_run_dir(cfg: config.Config) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.env.id.replace('/', '-')}__{cfg.agent.name}__s{cfg.seed}__{stamp}"
+
+
+def prepare_run_dir(cfg: config.Config, overwrite: bool) -> tuple[config.Config, Path]:
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise UserError(f"run directory {str(run_dir)!r} already exists; pass --overwrite to "
+                            f"replace it, --resume {run_dir} to continue it, or another run_dir=")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(cfg, run_dir=str(run_dir)), run_dir
+
+
+def load_resume(run_dir: Path, overrides: list[str]) -> tuple[config.Config, dict]:
+    if not run_dir.is_dir():
+        raise UserError(f"--resume {str(run_dir)!r}: no such run directory")
+    state = checkpoint.load(run_dir / "checkpoints" / "latest.pt")
+    saved = config.from_yaml(state["config_yaml"])
+    raw = config.merge(config.to_dict(saved), config.parse_overrides(overrides))
+    cfg = config.from_dict(raw)
+    checkpoint.check_matches(state["meta"], agent=cfg.agent.name, env_id=cfg.env.id,
+                             source=str(run_dir / "checkpoints" / "latest.pt"))
+    return dataclasses.replace(cfg, run_dir=str(run_dir)), state
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML preset (configs/*.yaml)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (same as log.quiet=true)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. agent.lr=1e-4")
+    args = p.parse_intermixed_args(argv)
+    if not args.config and not args.resume:
+        p.error("pass --config configs/<preset>.yaml or --resume RUN_DIR")
+    return args
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = args.overrides + (["log.quiet=true"] if args.quiet else [])
+    if args.resume:
+        cfg, resume = load_resume(Path(args.resume), overrides)
+        run_dir = Path(cfg.run_dir)
+    else:
+        cfg = config.load(args.config, overrides)
+        envs.check_id(cfg.env.id)
+        cfg, run_dir = prepare_run_dir(cfg, args.overwrite)
+        resume = None
+    (run_dir / "config.yaml").write_text(config.to_yaml(cfg))
+    summary = train(cfg, run_dir, resume)
+    if summary["interrupted"]:
+        print(f"\ninterrupted at step {summary['step']:,}; checkpoint saved. Continue with:\n"
+              f"  python train.py --resume {run_dir}")
+        return 130
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    print(f"\ndone: {summary['step']:,} steps in {summary['wall_seconds']:.0f} s, "
+          f"{summary['episodes']} episodes, best eval return {fmt(summary['best_eval_return'])}, "
+          f"recent training return {fmt(summary['recent_return'])}")
+    print(f"  run directory : {run_dir}")
+    print(f"  checkpoint    : {run_dir / 'checkpoints' / 'final.pt'}")
+    print(f"  TensorBoard   : tensorboard --logdir {run_dir}")
+    print(f"  watch it play : python evaluate.py {run_dir} --episodes 5 --video {run_dir / 'videos'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
