@@ -87,8 +87,8 @@ def load_run(path: str, overrides: list[str] | None = None):
 class VideoWriter:
     """One MP4 per episode of the full-colour screen (not the agent's 84x84 input)."""
 
-    def __init__(self, directory: Path, fps: float):
-        self.directory, self.fps = directory, fps
+    def __init__(self, directory: Path, fps: float, annotate: Callable[[np.ndarray], np.ndarray] | None = None):
+        self.directory, self.fps, self.annotate = directory, fps, annotate
         self.directory.mkdir(parents=True, exist_ok=True)
         self.writer, self.index, self.paths = None, -1, []
 
@@ -102,6 +102,8 @@ class VideoWriter:
                                              macro_block_size=1, pixelformat="yuv420p")
             self.index = episode
             self.paths.append(path)
+        if self.annotate is not None:
+            frame = self.annotate(frame)
         h, w = frame.shape[:2]
         self.writer.append_data(np.ascontiguousarray(frame[: h - h % 2, : w - w % 2]))
 
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     render_mode = "human" if args.render else ("rgb_array" if args.video else None)
     single = args.render or args.video
     eval_envs = make_eval_envs(cfg, num_envs=1 if single else None, render_mode=render_mode)
-    writer = VideoWriter(Path(args.video), video_fps(cfg)) if args.video else None
+    writer = VideoWriter(Path(args.video), video_fps(cfg), agent.annotate) if args.video else None
     try:
         results = evaluate_agent(agent, eval_envs, episodes, epsilon, seed=args.seed,
                                  step=int(meta.get("step", 0)), gamma=cfg.agent.gamma, on_frame=writer)

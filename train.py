@@ -143,7 +143,7 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
                 now = time.perf_counter()
                 sps = (step - step_log) / max(now - t_log, 1e-9)
                 t_log, step_log = now, step
-                logger.scalars({**{k: v / count for k, v in sums.items()},
+                logger.scalars({**{k: v / count for k, v in sums.items()}, **agent.act_metrics(),
                                 **agent.schedule_metrics(step), "charts/SPS": sps}, step)
                 sums, count = {}, 0
                 bar.set_postfix(SPS=f"{sps:.0f}",

@@ -13,8 +13,9 @@ def linear_schedule(start: float, end: float, duration_steps: int, step: int) ->
     """Linear annealing from start to end over duration_steps, then constant."""
     if duration_steps <= 0:
         return end
-    frac = min(max(step, 0) / duration_steps, 1.0)
-    return start + frac * (end - start)
+    if step >= duration_steps:
+        return end
+    return start + max(step, 0) / duration_steps * (end - start)
 
 
 class Agent:
@@ -65,6 +66,14 @@ class Agent:
     def schedule_metrics(self, step: int) -> dict[str, float]:
         """Scalars that depend on the step alone (epsilon), logged by the loop."""
         return {}
+
+    def act_metrics(self) -> dict[str, float]:
+        """Scalars gathered while acting since the last call (e.g. uncertainty), then reset."""
+        return {}
+
+    def annotate(self, frame: np.ndarray) -> np.ndarray:
+        """Draw agent state (uncertainty, detections) on a video frame of env 0; default: as is."""
+        return frame
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
