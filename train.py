@@ -113,7 +113,9 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
             # store (learner-side reward clipping and life loss; the logged score stays raw)
             rewards, terminated = agent.learner_transition(st.rewards, st.terminated, st.lives_lost)
             if buffer is not None:
-                buffer.add(obs, actions, rewards, st.next_obs, terminated, st.dones)
+                state = agent.replay_state()  # recurrent agents: the state each env acted from (R2D2)
+                buffer.add(obs, actions, rewards, st.next_obs, terminated, st.dones,
+                           **({} if state is None else {"states": state}))
             for ep in tracker.step(st.rewards, st.dones):
                 loop["episodes"] += 1
                 recent = (recent + [ep.episodic_return])[-20:]
@@ -151,8 +153,9 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
             bar.update(n)
             # evaluate / checkpoint
             if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
-                episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
-                                          seed=cfg.seed + 1_000_003 + step, step=step, gamma=gamma)
+                with agent.evaluating():  # a recurrent agent's training-env state is kept apart
+                    episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
+                                              seed=cfg.seed + 1_000_003 + step, step=step, gamma=gamma)
                 mean = float(np.mean([e.episodic_return for e in episodes]))
                 logger.scalars({"eval/episodic_return": mean,
                                 "eval/episodic_return_std": float(np.std([e.episodic_return for e in episodes])),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import nullcontext
+from typing import Any, ContextManager
 
 import numpy as np
 
@@ -37,6 +38,16 @@ class Agent:
 
     def begin_episode(self, env_indices: np.ndarray) -> None:
         """Called when envs start a new episode (recurrent state, per-episode masks)."""
+
+    def evaluating(self) -> ContextManager[None]:
+        """Context for evaluation inside training: recurrent agents act there with a memory of
+        their own, so the training envs' recurrent states survive it."""
+        return nullcontext()
+
+    def replay_state(self) -> np.ndarray | None:
+        """Recurrent agents: the state (n_envs, S) floats each env acted from in the last
+        training act(), which the loop hands to replay (R2D2's stored state); others: None."""
+        return None
 
     # -- learning -------------------------------------------------------------------------
     def update(self, batch: Batch) -> dict[str, float]:

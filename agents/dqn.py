@@ -14,9 +14,11 @@ from torch import nn
 
 from agents.base import Agent, linear_schedule
 from agents.heads import QHead, QNetwork
+from agents.recurrent import RecurrentMemory, is_recurrent, unroll
 from encoders import make_encoder
 from howsure.errors import UserError
 from replay.batch import Batch
+from replay.sequence_batch import SequenceBatch
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class DQNAgent(Agent):
         self.target = copy.deepcopy(self.q).requires_grad_(False)
         self.optimizer = make_optimizer(cfg, self.q.parameters())
         self.updates = 0
+        # A recurrent encoder (DRQN) carries one state per env while acting.
+        self.memory = RecurrentMemory(self.q.encoder, self.device) if is_recurrent(self.q) else None
 
     def build_network(self) -> nn.Module:
         encoder = make_encoder(self.encoder_cfg, self.spec)
@@ -107,27 +111,57 @@ class DQNAgent(Agent):
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            q = self.q(torch.as_tensor(obs, device=self.device))
+            obs_t = torch.as_tensor(obs, device=self.device)
+            q = self.q(obs_t) if self.memory is None else self.q.head(self.memory.step(obs_t))
         return q.argmax(dim=1).cpu().numpy()
 
     def act(self, obs: np.ndarray, step: int, epsilon: float | None = None) -> np.ndarray:
         eps = self.epsilon(step) if epsilon is None else epsilon
         n = len(obs)
         explore = self.rng.random(n) < eps
-        if explore.all():
+        if explore.all() and self.memory is None:  # a recurrent state must see every observation
             return self.rng.integers(0, self.spec.n_actions, size=n)
         actions = self.greedy(obs)
         if explore.any():
             actions[explore] = self.rng.integers(0, self.spec.n_actions, size=int(explore.sum()))
         return actions
 
+    def begin_episode(self, env_indices: np.ndarray) -> None:
+        if self.memory is not None:
+            self.memory.reset(env_indices)
+
+    def evaluating(self):
+        return self.memory.evaluating() if self.memory is not None else super().evaluating()
+
+    def replay_state(self) -> np.ndarray | None:
+        return None if self.memory is None else self.memory.acted_from
+
+    def sequence_q_and_target(self, batch: SequenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q(s_t, a_t) and TD targets at the real steps of sequence windows (DRQN / R2D2), flat."""
+        def q_of(net: nn.Module) -> torch.Tensor:  # (B, T + 1, n_actions)
+            feats = unroll(net.encoder, batch.obs, batch.states, batch.burn_in, batch.burn_in_mask)
+            return net.head(feats.flatten(0, 1)).view(feats.shape[0], feats.shape[1], -1)
+
+        q, mask = q_of(self.q), batch.mask
+        q_taken = q[:, :-1].gather(2, batch.actions.unsqueeze(2)).squeeze(2)[mask]
+        with torch.no_grad():
+            next_online = q[:, 1:][mask].detach() if self.cfg.double_dqn else None
+            target = td_target(batch.rewards[mask], batch.discounts[mask], q_of(self.target)[:, 1:][mask],
+                               next_online)
+        return q_taken, target
+
     def update(self, batch: Batch) -> dict[str, float]:
         batch = batch.to(self.device)
-        q = self.q(batch.obs)
-        q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-        with torch.no_grad():
-            next_online = self.q(batch.next_obs) if self.cfg.double_dqn else None
-            target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs), next_online)
+        if isinstance(batch, SequenceBatch):
+            q_taken, target = self.sequence_q_and_target(batch)
+        elif self.memory is not None:
+            raise UserError("a recurrent encoder learns from sequences: set replay.kind=sequence")
+        else:
+            q = self.q(batch.obs)
+            q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+            with torch.no_grad():
+                next_online = self.q(batch.next_obs) if self.cfg.double_dqn else None
+                target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs), next_online)
         loss, td = td_loss(q_taken, target, self.cfg.loss, batch.weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from encoders.lstm import LSTMConfig, LSTMEncoder
 from encoders.mlp import MLPConfig, MLPEncoder
 from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
 from howsure.registry import Registry
@@ -24,6 +25,7 @@ class EncoderEntry:
 ENCODERS: Registry[EncoderEntry] = Registry("encoder")
 ENCODERS.register("mlp")(EncoderEntry(MLPConfig, MLPEncoder))
 ENCODERS.register("nature_cnn")(EncoderEntry(NatureCNNConfig, NatureCNNEncoder))
+ENCODERS.register("lstm")(EncoderEntry(LSTMConfig, LSTMEncoder))
 
 
 def encoder_config_class() -> type:

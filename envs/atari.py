@@ -8,6 +8,8 @@ The order is fixed (innermost first):
      two frames, 84x84 grayscale, uint8. terminal_on_life_loss stays False: a lost life ending
      the bootstrapping is a learner-side switch, so returns stay full-game scores.
   3. FireOnReset for games whose minimal action set has FIRE (Breakout would otherwise wait).
+  3b. Flicker when flicker_prob > 0: each preprocessed screen blanked with that probability
+     (DRQN's Flickering Pong, arXiv:1507.06527), before stacking as in the paper.
   4. FrameStackObservation: the last frame_stack frames; an episode's first stack repeats its
      first frame.
 Rewards are never clipped here: clipping is a learner-side switch (agent.clip_rewards).
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+
+from envs.flicker import Flicker
 
 
 class FireOnReset(gym.Wrapper):
@@ -64,6 +68,8 @@ def make_atari(cfg, render_mode: str | None = None) -> gym.Env:
     )
     if "FIRE" in env.unwrapped.get_action_meanings():
         env = FireOnReset(env)
+    if cfg.flicker_prob > 0:
+        env = Flicker(env, cfg.flicker_prob)
     return FrameStackObservation(env, stack_size=cfg.frame_stack, padding_type="reset")
 
 
@@ -73,4 +79,5 @@ def protocol(cfg) -> str:
         f"sticky_action_prob={cfg.sticky_action_prob} noop_max={cfg.noop_max} "
         f"frame_skip={cfg.frame_skip} full_action_space={cfg.full_action_space} "
         f"max_episode_frames={cfg.max_episode_frames} score=full game (all lives), raw"
+        + (f" flicker_prob={cfg.flicker_prob}" if cfg.flicker_prob > 0 else "")
     )

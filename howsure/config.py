@@ -35,6 +35,7 @@ class EnvConfig:
     screen_size: int = 84  # pixels, square grayscale
     frame_stack: int = 4  # agent steps stacked into one observation
     max_episode_frames: int = 108_000  # emulator frames: 30 minutes of play at 60 Hz
+    flicker_prob: float = 0.0  # each agent-step screen blanked with this probability (DRQN's Flickering Pong)
 
 
 @dataclass(frozen=True)

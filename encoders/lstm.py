@@ -1,0 +1,82 @@
+"""LSTM state encoder: a per-step embedding (the MLP for vectors, the Nature CNN for frames)
+followed by an LSTM, as in DRQN (Hausknecht & Stone 2015, arXiv:1507.06527).
+
+The recurrent interface every deep agent uses (see agents/recurrent.py):
+  recurrent = True
+  state_size                       floats per env in the flat state [h; c] (all layers)
+  initial_state(batch, device)     zeros (batch, state_size): the state at an episode start
+  forward(obs, state, lengths=None) obs (B, T, *obs_shape), state (B, state_size)
+                                   -> features (B, T, out_features), state after the last step;
+                                   lengths (B,): only the first lengths[i] steps of row i count
+                                   (state after them; used for left-cut burn-in prefixes)
+The state is one flat float tensor so that replay can store it per step as an opaque array
+(R2D2's stored state, Kapturowski et al. 2019) without knowing what it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from encoders.mlp import MLPConfig, MLPEncoder
+from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
+from howsure.errors import UserError
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    embed: str = "auto"  # per-step embedding: auto (frames -> nature_cnn, else mlp) | mlp | nature_cnn
+    embed_hidden_sizes: tuple[int, ...] = (64,)  # units per MLP embedding layer (vectors)
+    embed_features: int = 512  # units of the Nature CNN's last layer (frames)
+    hidden_size: int = 64  # LSTM units
+    num_layers: int = 1  # stacked LSTM layers
+
+
+class LSTMEncoder(nn.Module):
+    recurrent = True
+
+    def __init__(self, cfg: LSTMConfig, spec):
+        super().__init__()
+        embed = cfg.embed if cfg.embed != "auto" else ("nature_cnn" if spec.image_obs else "mlp")
+        if embed == "mlp":
+            self.embed = MLPEncoder(MLPConfig(hidden_sizes=tuple(cfg.embed_hidden_sizes)), spec)
+        elif embed == "nature_cnn":
+            self.embed = NatureCNNEncoder(NatureCNNConfig(features=cfg.embed_features), spec)
+        else:
+            raise UserError(f"encoder.lstm.embed must be auto, mlp or nature_cnn, got {cfg.embed!r}")
+        if cfg.hidden_size <= 0 or cfg.num_layers <= 0:
+            raise UserError("encoder.lstm.hidden_size and encoder.lstm.num_layers must be positive")
+        self.obs_dims = len(spec.obs_shape)
+        self.lstm = nn.LSTM(self.embed.out_features, cfg.hidden_size, cfg.num_layers, batch_first=True)
+        self.layers, self.hidden = cfg.num_layers, cfg.hidden_size
+        self.state_size = 2 * cfg.num_layers * cfg.hidden_size
+        self.out_features = cfg.hidden_size
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None) -> torch.Tensor:
+        return torch.zeros(batch, self.state_size, device=device)
+
+    def _split(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # (B, 2*layers*hidden) -> h, c of shape (layers, B, hidden), as nn.LSTM wants them
+        hc = state.view(state.shape[0], 2, self.layers, self.hidden).permute(1, 2, 0, 3)
+        return hc[0].contiguous(), hc[1].contiguous()
+
+    @staticmethod
+    def _join(h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return torch.stack((h, c)).permute(2, 0, 1, 3).reshape(h.shape[1], -1)
+
+    def forward(self, obs: torch.Tensor, state: torch.Tensor,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        b, t = obs.shape[:2]
+        x = self.embed(obs.reshape(b * t, *obs.shape[2:])).view(b, t, -1)
+        if lengths is None:
+            out, (h, c) = self.lstm(x, self._split(state))
+            return out, self._join(h, c)
+        # Rows of different real lengths in one call; a row of length 0 keeps its state.
+        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        out, (h, c) = self.lstm(packed, self._split(state))
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
+        moved = self._join(h, c)
+        return out, torch.where((lengths > 0).view(-1, 1).to(moved.device), moved, state)
