@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,14 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"checkpoint {str(path)!r} not found: pass a run directory or a .pt file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol chatter is not the user's business
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
             OSError, AttributeError, KeyError, TypeError) as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        detail = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines else type(err).__name__)
+        detail = next((ln for ln in lines if "WeightsUnpickler error" in ln),
+                      lines[0] if lines else type(err).__name__)
         first = detail.replace("WeightsUnpickler error: ", "")[:120]
         raise UserError(
             f"checkpoint {str(path)!r} is corrupt or not a howsure checkpoint ({first}); "

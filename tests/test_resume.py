@@ -1,0 +1,65 @@
+"""An interrupted and resumed run matches an uninterrupted one where it must."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from howsure.logger import read_scalars
+from tests.conftest import ROOT, run_cli
+
+ARGS = ["--config", "configs/dqn_cartpole.yaml", "agent.learning_starts_steps=300", "log.every_steps=250",
+        "eval.every_steps=1000", "eval.episodes=2", "agent.epsilon_decay_steps=3000",
+        "checkpoint_every_steps=1000", "--quiet"]
+
+
+def load(run_dir):
+    return torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
+
+
+def test_resume_continues_without_gaps_or_duplicates(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert run_cli("train.py", *ARGS, f"run_dir={full}", "total_steps=2000").returncode == 0
+    assert run_cli("train.py", *ARGS, f"run_dir={part}", "total_steps=1000").returncode == 0
+    res = run_cli("train.py", "--resume", str(part), "total_steps=2000", "--quiet")
+    assert res.returncode == 0, res.stderr
+
+    a, b = load(full), load(part)
+    assert a["step"] == b["step"] == 2000
+    assert a["agent"]["updates"] == b["agent"]["updates"]
+    opt_a, opt_b = a["agent"]["optimizer"]["state"], b["agent"]["optimizer"]["state"]
+    assert [s["step"].item() for s in opt_a.values()] == [s["step"].item() for s in opt_b.values()]
+    assert b["agent"]["trained_through"] == a["agent"]["trained_through"]
+
+    sa, sb = read_scalars(full), read_scalars(part)
+    for tag in ("losses/td_loss", "charts/epsilon", "charts/SPS", "eval/episodic_return"):
+        steps_a = [s for s, _ in sa[tag]]
+        steps_b = [s for s, _ in sb[tag]]
+        assert steps_b == sorted(set(steps_b)), f"duplicated steps in {tag}"
+        assert steps_a == steps_b, tag
+    assert [v for _, v in sa["charts/epsilon"]] == [v for _, v in sb["charts/epsilon"]]
+    episode_steps = [s for s, _ in sb["charts/episodic_return"]]
+    assert episode_steps == sorted(episode_steps)
+    assert (part / "replay" / "obs.npy").is_file()
+
+
+def test_ctrl_c_writes_a_checkpoint_that_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *ARGS, f"run_dir={run_dir}",
+                             "total_steps=1000000", "checkpoint_every_steps=0"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(run_dir.glob("events.out.tfevents*")):
+        time.sleep(0.2)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in out and "Traceback" not in err
+    state = load(run_dir)
+    assert 0 < state["step"] < 1_000_000
+    res = run_cli("train.py", "--resume", str(run_dir), f"total_steps={state['step'] + 500}", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert load(run_dir)["step"] == state["step"] + 500
