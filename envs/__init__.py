@@ -3,13 +3,14 @@
 import ale_py
 import gymnasium as gym
 
-from envs import cartpole_novel, nchain
+from envs import bsuite, cartpole_novel, nchain
 from envs.make import EnvSpec, check_id, family_of, make_env, register_family, spec_of
 from envs.vector import Step, VectorStepper, make_vector_env
 
 gym.register_envs(ale_py)
 nchain.register()
 cartpole_novel.register()
+bsuite.register()
 
 __all__ = ["EnvSpec", "Step", "VectorStepper", "check_id", "family_of", "make_env",
            "make_vector_env", "register_family", "spec_of"]

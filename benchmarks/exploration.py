@@ -1,0 +1,257 @@
+"""Exploration benchmark: episodes to solve bsuite deep_sea (and a long NChain) against problem size.
+
+    nice -n 10 python benchmarks/exploration.py --agents dqn boot_dqn bayes_thompson_episode \
+        --sizes 10 14 20 --seeds 0 1 2
+
+deep_sea N (Osband et al. 2019, arXiv:1908.03568) pays 1 only for N right moves in a row, so
+dithering needs about 2^N episodes. Scoring is bsuite's, computed here (bsuite's own analysis
+breaks on pandas 2): a run is solved at the first episode e at which fewer than 90% of episodes
+1..e were "bad" (deep_sea: did not reach the treasure; chain: did not beat the myopic policy).
+Each cell (agent, task, seed) trains with the agent's preset until solved or out of its episode
+budget. Cells are appended to the JSON as they finish, so an interrupted run resumes where it
+stopped (--force reruns). Training follows train.py's loop (act -> step -> store -> learn); this
+file has its own copy only because it stops at the solve episode and writes no run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import envs  # noqa: E402
+from agents import AGENTS, make_agent  # noqa: E402
+from howsure import config, seeding  # noqa: E402
+from howsure.episodes import EpisodeTracker  # noqa: E402
+from howsure.errors import UserError, cli_main  # noqa: E402
+from replay import make_replay  # noqa: E402
+
+BAD_FRACTION = 0.9  # bsuite deep_sea: solved once the running fraction of bad episodes drops below this
+
+# label -> (preset, overrides, registered agent it needs)
+AGENT_PRESETS: dict[str, tuple[str, list[str], str]] = {
+    "dqn": ("configs/dqn_deep_sea.yaml", [], "dqn"),
+    "boot_dqn": ("configs/boot_dqn_deep_sea.yaml", [], "boot_dqn"),
+    "boot_dqn_noprior": ("configs/boot_dqn_deep_sea.yaml", ["agent.prior_scale=0"], "boot_dqn"),
+    "bayes_thompson": ("configs/bayes_dqn_deep_sea.yaml", ["agent.exploration=thompson"], "bayes_dqn"),
+    "bayes_thompson_episode": ("configs/bayes_dqn_deep_sea.yaml",
+                               ["agent.exploration=thompson_episode"], "bayes_dqn"),
+    "bayes_ucb": ("configs/bayes_dqn_deep_sea.yaml", ["agent.exploration=ucb"], "bayes_dqn"),
+}
+DEEP_SEA_SIZES = tuple(range(10, 51, 2))  # bsuite's sweep: deep_sea/<i> has N = 10 + 2 i
+CHAIN_HORIZON_PER_LENGTH = 3  # chain episodes last 3 L steps: reaching the end takes L - 1
+
+
+def deep_sea_id(size: int) -> str:
+    if size not in DEEP_SEA_SIZES:
+        raise UserError(f"deep_sea size {size} is not in bsuite's sweep; use an even N from 10 to 50")
+    return f"bsuite/deep_sea/{(size - 10) // 2}"
+
+
+def task_overrides(task: str, size: int) -> tuple[list[str], float]:
+    """Config overrides for a task and the episodic return above which an episode is 'good'."""
+    if task == "deep_sea":
+        return [f"env.id={deep_sea_id(size)}"], 0.5  # the treasure pays 1, moves cost at most 0.01
+    horizon = CHAIN_HORIZON_PER_LENGTH * size
+    # Deterministic chain (slip 0): always going back earns 2 per step; only the far end pays more.
+    return ["env.id=NChain-v0", f"env.kwargs={{length: {size}, slip: 0.0}}",
+            f"env.max_episode_steps={horizon}"], 2.0 * horizon
+
+
+def default_budget(task: str, size: int) -> int:
+    """Episodes per cell: enough for the deep explorers' published scaling, far below 2^N."""
+    return max(500, 40 * size) if task == "deep_sea" else max(200, 20 * size)
+
+
+def solve_episode(good: list[bool]) -> int | None:
+    """First episode (1-based) at which the running fraction of bad episodes is below 0.9."""
+    bad_fraction = 1.0 - np.cumsum(good) / np.arange(1, len(good) + 1)
+    hit = np.flatnonzero(bad_fraction < BAD_FRACTION)
+    return int(hit[0]) + 1 if len(hit) else None
+
+
+def run_cell(cfg: config.Config, budget_episodes: int, good_above: float) -> dict:
+    """Train until solved or out of budget; returns the cell's row (episodes are 1-based)."""
+    seeding.seed_everything(cfg.seed)
+    stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs))
+    spec = envs.spec_of(cfg.env.id, stepper.envs)
+    agent = make_agent(cfg, spec)
+    buffer = make_replay(cfg.replay, spec, cfg.agent.gamma, seed=cfg.seed)
+    tracker = EpisodeTracker(cfg.env.num_envs, cfg.agent.gamma)
+    obs = stepper.reset(seed=cfg.seed)
+    agent.begin_episode(np.arange(cfg.env.num_envs))
+    good: list[bool] = []
+    uncertainty: list[list[float]] = []  # [episode, mean epistemic std since the last point]
+    step, solved, t0 = 0, None, time.perf_counter()
+    while solved is None and len(good) < budget_episodes:
+        actions = agent.act(obs, step)
+        st = stepper.step(actions)
+        step += cfg.env.num_envs
+        rewards, terminated = agent.learner_transition(st.rewards, st.terminated, st.lives_lost)
+        buffer.add(obs, actions, rewards, st.next_obs, terminated, st.dones)
+        for ep in tracker.step(st.rewards, st.dones):
+            good.append(ep.episodic_return > good_above)
+            if good[-1] and solve_episode(good) is not None:
+                solved = solve_episode(good)
+            if len(good) % 50 == 0:
+                metrics = agent.act_metrics()
+                if "uncertainty/epistemic_std" in metrics:
+                    uncertainty.append([len(good), round(metrics["uncertainty/epistemic_std"], 5)])
+        if st.dones.any():
+            agent.begin_episode(np.flatnonzero(st.dones))
+        for _ in range(agent.updates_due(step)):
+            if len(buffer) < cfg.agent.batch_size:
+                break
+            agent.update(buffer.sample(cfg.agent.batch_size))
+        obs = st.obs
+    stepper.close()
+    first = next((i + 1 for i, g in enumerate(good) if g), None)
+    return {"solved": solved is not None, "solve_episode": solved, "first_success_episode": first,
+            "episodes": len(good), "good_episodes": int(sum(good)), "steps": step,
+            "budget_episodes": budget_episodes, "wall_seconds": round(time.perf_counter() - t0, 1),
+            "uncertainty": uncertainty}
+
+
+def cell_config(label: str, task: str, size: int, seed: int, extra: list[str]) -> tuple[config.Config, float]:
+    preset, overrides, _ = AGENT_PRESETS[label]
+    env_overrides, good_above = task_overrides(task, size)
+    cfg = config.load(ROOT / preset, overrides + env_overrides + [f"seed={seed}"] + extra)
+    return cfg, good_above
+
+
+def load_table(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {"cells": {}}
+
+
+def save_table(path: Path, table: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(table, indent=1))
+    tmp.replace(path)
+
+
+def summarize(table: dict) -> dict:
+    """Per (task, agent, size): seeds run, seeds solved, median solve episode (budget if unsolved)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in table["cells"].values():
+        groups.setdefault((row["task"], row["agent"], row["size"]), []).append(row)
+    out = {}
+    for (task, label, size), rows in sorted(groups.items()):
+        eps = [r["solve_episode"] if r["solved"] else r["budget_episodes"] for r in rows]
+        out[f"{task}|{label}|{size}"] = {
+            "seeds": sorted(r["seed"] for r in rows), "solved": sum(r["solved"] for r in rows),
+            "median_episodes_to_solve": float(np.median(eps)),
+            "solve_episodes": [r["solve_episode"] for r in rows]}
+    return out
+
+
+def plot(table: dict, task: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in table["cells"].values() if r["task"] == task]
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    labels = sorted({r["agent"] for r in rows})
+    for i, label in enumerate(labels):
+        mine = [r for r in rows if r["agent"] == label]
+        color = f"C{i}"
+        jitter = (i - len(labels) / 2) * 0.25
+        sizes = sorted({r["size"] for r in mine})
+        ok = [r for r in mine if r["solved"]]
+        bad = [r for r in mine if not r["solved"]]
+        ax.scatter([r["size"] + jitter for r in ok], [r["solve_episode"] for r in ok], color=color,
+                   marker="o", alpha=0.7, label=label)
+        ax.scatter([r["size"] + jitter for r in bad], [r["episodes"] for r in bad], color=color,
+                   marker="x", alpha=0.7)
+        med = [np.median([r["solve_episode"] if r["solved"] else r["episodes"] for r in mine if r["size"] == s])
+               for s in sizes]
+        ax.plot(np.array(sizes) + jitter, med, color=color, alpha=0.5)
+    if task == "deep_sea":
+        xs = np.arange(10, 51)
+        ax.plot(xs, 2.0 ** xs, "k--", alpha=0.4, label="2^N (dithering)")
+    ax.set_yscale("log")
+    top = max(max(r["budget_episodes"] for r in rows) * 2, 100)
+    ax.set_ylim(1, top)
+    ax.set_xlabel("deep_sea size N" if task == "deep_sea" else "chain length L")
+    ax.set_ylabel("episodes until < 90% bad episodes")
+    ax.set_title(f"{task}: o solved, x not solved within the budget (plotted at episodes run)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--agents", nargs="+", default=["dqn", "boot_dqn", "bayes_thompson",
+                                                    "bayes_thompson_episode", "bayes_ucb"],
+                   help=f"labels from {sorted(AGENT_PRESETS)}")
+    p.add_argument("--task", choices=["deep_sea", "chain"], default="deep_sea")
+    p.add_argument("--sizes", nargs="+", type=int, default=[10, 14, 20, 30, 40, 50],
+                   help="deep_sea N (even, 10..50) or chain length L")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--budget-episodes", type=int, default=0, help="per cell; 0: max(500, 40 N) on deep_sea")
+    p.add_argument("--out", default=str(ROOT / "benchmarks/results/exploration.json"))
+    p.add_argument("--png", default="", help="default: next to --out, <task>.png")
+    p.add_argument("--force", action="store_true", help="rerun cells already in the JSON")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    p.add_argument("--set", nargs="*", default=[], metavar="key=value",
+                   help="extra config overrides for every cell (for example agent.lr=5e-4)")
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    for label in args.agents:
+        if label not in AGENT_PRESETS:
+            from howsure.registry import suggest
+
+            raise UserError(f"unknown agent label {label!r}{suggest(label, list(AGENT_PRESETS))}")
+        if AGENT_PRESETS[label][2] not in AGENTS:
+            raise UserError(f"agent {AGENT_PRESETS[label][2]!r} is not registered yet; drop {label!r} from --agents")
+    out = Path(args.out)
+    table = load_table(out)
+    for size in args.sizes:
+        for label in args.agents:
+            for seed in args.seeds:
+                key = f"{args.task}|{label}|{size}|{seed}"
+                if key in table["cells"] and not args.force:
+                    continue
+                cfg, good_above = cell_config(label, args.task, size, seed, args.set)
+                budget = args.budget_episodes or default_budget(args.task, size)
+                episode_steps = size if args.task == "deep_sea" else CHAIN_HORIZON_PER_LENGTH * size
+                cfg = replace(cfg, total_steps=budget * episode_steps)
+                row = run_cell(cfg, budget, good_above)
+                row.update(task=args.task, agent=label, size=size, seed=seed, overrides=args.set)
+                table["cells"][key] = row
+                table["summary"] = summarize(table)
+                save_table(out, table)
+                print(json.dumps({k: row[k] for k in ("task", "agent", "size", "seed", "solved", "solve_episode",
+                                                      "first_success_episode", "episodes", "wall_seconds")}),
+                      flush=True)
+    table["summary"] = summarize(table)
+    save_table(out, table)
+    png = Path(args.png) if args.png else out.with_name(f"{out.stem}_{args.task}.png")
+    plot(table, args.task, png)
+    print(json.dumps({"summary": table["summary"], "json": str(out), "png": str(png)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
