@@ -171,7 +171,10 @@ class DQNAgent(Agent):
         self.updates += 1
         if self.updates % self.cfg.target_update_every_updates == 0:
             self.sync_target()
-        return {"losses/td_loss": loss.item(), "values/q_mean": q_taken.mean().item()}
+        metrics = {"losses/td_loss": loss.item(), "values/q_mean": q_taken.mean().item()}
+        if batch.weights is not None:  # prioritized replay: the loop hands |TD| to update_priorities
+            metrics["priorities"] = td.detach().abs().float().cpu().numpy()
+        return metrics
 
     def sync_target(self) -> None:
         tau = self.cfg.target_tau

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from howsure.registry import Registry
+from replay.atari import AtariReplay
 from replay.batch import Batch
 from replay.sequence import SequenceReplay
 from replay.sequence_batch import SequenceBatch
@@ -12,13 +13,23 @@ from replay.uniform import UniformReplay
 
 REPLAYS: Registry = Registry("replay kind")
 REPLAYS.register("uniform")(UniformReplay)
+REPLAYS.register("atari")(AtariReplay)  # frame-deduplicating: each 84x84 frame stored once
 REPLAYS.register("sequence")(SequenceReplay)
 
 
 @dataclass(frozen=True)
 class ReplayConfig:
     kind: str = "uniform"  # a name from replay.REPLAYS
-    capacity_steps: int = 100_000  # transitions kept (agent steps, summed over envs)
+    capacity_steps: int = 100_000  # transitions kept (agent steps, summed over envs); atari kind: frames
+    # uniform and atari kinds:
+    n_step: int = 1  # agent steps summed into one return before bootstrapping (Rainbow: 3)
+    prioritized: bool = False  # proportional prioritized replay (Schaul et al., arXiv:1511.05952)
+    priority_alpha: float = 0.6  # priority = (|TD error| + priority_eps)^alpha; 0 is uniform
+    priority_beta_start: float = 0.4  # importance-sampling exponent at step 0, annealed linearly to 1
+    beta_anneal_steps: int = 1_000_000  # agent steps until beta reaches 1 (the paper: the whole run)
+    priority_eps: float = 1e-6  # keeps transitions with zero TD error sampleable
+    # atari kind only:
+    compress: bool = False  # lz4-compress each stored frame (~25x smaller on Pong; slower sampling)
     # sequence replay (recurrent encoders; DRQN arXiv:1507.06527, R2D2):
     sequence_length_steps: int = 16  # agent steps per training window (truncate)
     burn_in_steps: int = 0  # agent steps before each window that only move the state, no gradient

@@ -1,4 +1,9 @@
-"""A preallocated ring buffer of transitions; observations keep their dtype (uint8 stays uint8)."""
+"""A preallocated ring buffer of transitions; observations keep their dtype (uint8 stays uint8).
+
+Options shared with the Atari replay: n-step returns (replay.n_step, see replay/nstep.py; a
+transition is stored once its window closes, so windows still open when the replay is saved
+are not kept) and proportional prioritized sampling (replay.prioritized, replay/prioritized.py).
+"""
 
 from __future__ import annotations
 
@@ -11,60 +16,104 @@ import torch
 from howsure.errors import UserError
 from replay.batch import Batch
 from replay.memory import check_fits
+from replay.nstep import NStepAccumulator
+from replay.prioritized import PrioritySampler, PrioritySettings, priority_settings
 
 
 class UniformReplay:
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, gamma: float,
-                 seed: int = 0):
+                 seed: int = 0, *, n_step: int = 1, priority: PrioritySettings | None = None):
         if capacity <= 0:
             raise UserError(f"replay.capacity_steps must be positive, got {capacity}")
-        self.capacity, self.gamma = capacity, gamma
+        if n_step < 1:
+            raise UserError(f"replay.n_step must be at least 1, got {n_step}")
+        self.capacity, self.gamma, self.n_step = capacity, gamma, n_step
         obs_dtype = np.dtype(obs_dtype)
         obs_bytes = int(np.prod(obs_shape, dtype=np.int64)) * obs_dtype.itemsize
-        check_fits(capacity * (2 * obs_bytes + 8 + 4 + 1), f"a replay of {capacity:,} transitions")
+        tree_bytes = 32 * (1 << max(0, int(capacity - 1).bit_length())) if priority is not None else 0
+        check_fits(capacity * (2 * obs_bytes + 8 + 4 + 4) + tree_bytes, f"a replay of {capacity:,} transitions")
         self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.terminated = np.zeros(capacity, dtype=np.bool_)
+        self.discounts = np.zeros(capacity, dtype=np.float32)  # gamma^k, 0 where bootstrapping ends
         self.pos, self.size = 0, 0
         self.rng = np.random.default_rng(seed)
+        self.priority = PrioritySampler(capacity, priority) if priority is not None else None
+        self.steps_added = 0  # agent steps ever added: the clock of beta's annealing
+        self.nstep: NStepAccumulator | None = None  # made at the first add (needs the env count)
+
+    @classmethod
+    def from_config(cls, cfg, spec, gamma: float, seed: int) -> "UniformReplay":
+        if cfg.compress:
+            raise UserError("replay.compress=true needs replay.kind=atari (it compresses single frames)")
+        return cls(cfg.capacity_steps, spec.obs_shape, spec.obs_dtype, gamma=gamma, seed=seed,
+                   n_step=cfg.n_step, priority=priority_settings(cfg))
 
     def __len__(self) -> int:
         return self.size
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.obs, self.next_obs, self.actions, self.rewards, self.terminated))
+        arrays = (self.obs, self.next_obs, self.actions, self.rewards, self.discounts)
+        return sum(a.nbytes for a in arrays) + (self.priority.nbytes if self.priority else 0)
 
     def add(self, obs, actions, rewards, next_obs, terminated, dones=None) -> None:
-        """Add one vector-env step (a row per env). `dones` is unused: transitions stand alone."""
+        """Add one vector-env step (a row per env). `dones` (episode ended) closes n-step windows."""
+        self.steps_added += len(actions)
+        if self.n_step == 1:
+            self._write(obs, actions, rewards, next_obs,
+                        self.gamma * (1.0 - np.asarray(terminated, dtype=np.float32)))
+            return
+        if self.nstep is None:
+            self.nstep = NStepAccumulator(len(actions), self.n_step, self.gamma)
+        dones = terminated if dones is None else dones
+        rows = []
+        for e in range(len(actions)):
+            for c in self.nstep.step(e, (np.array(obs[e]), actions[e]), rewards[e], bool(terminated[e]),
+                                     bool(dones[e])):
+                rows.append((c.payload[0], c.payload[1], c.ret, next_obs[e], c.discount))
+        if rows:
+            o, a, r, nxt, d = zip(*rows)
+            self._write(np.stack(o), np.array(a), np.array(r, dtype=np.float32), np.stack(nxt),
+                        np.array(d, dtype=np.float32))
+
+    def _write(self, obs, actions, rewards, next_obs, discounts) -> None:
         n = len(actions)
         idx = (self.pos + np.arange(n)) % self.capacity
         self.obs[idx] = obs
         self.next_obs[idx] = next_obs
         self.actions[idx] = actions
         self.rewards[idx] = rewards
-        self.terminated[idx] = terminated
+        self.discounts[idx] = discounts
         self.pos = int((self.pos + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
+        if self.priority is not None:
+            self.priority.add_new(idx)
 
     def sample(self, batch_size: int) -> Batch:
-        idx = self.rng.integers(0, self.size, size=batch_size)
+        weights = None
+        if self.priority is not None:
+            idx, weights = self.priority.sample(batch_size, self.rng, self.steps_added)
+        else:
+            idx = self.rng.integers(0, self.size, size=batch_size)
         return Batch(
             obs=torch.from_numpy(self.obs[idx]),
             actions=torch.from_numpy(self.actions[idx]),
             rewards=torch.from_numpy(self.rewards[idx]),
             next_obs=torch.from_numpy(self.next_obs[idx]),
-            discounts=torch.from_numpy(self.gamma * (1.0 - self.terminated[idx].astype(np.float32))),
+            discounts=torch.from_numpy(self.discounts[idx]),
+            weights=None if weights is None else torch.from_numpy(weights),
             indices=idx,
         )
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
-        """Uniform sampling ignores priorities."""
+        """New |TD error| of sampled transitions (ignored without replay.prioritized)."""
+        if self.priority is not None:
+            self.priority.update(np.asarray(indices), np.asarray(priorities).reshape(-1))
 
     # Plain .npy arrays plus a JSON header: loaded with allow_pickle=False, never a pickle.
-    _ARRAYS = ("obs", "next_obs", "actions", "rewards", "terminated")
+    _ARRAYS = ("obs", "next_obs", "actions", "rewards", "discounts")
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
@@ -74,7 +123,13 @@ class UniformReplay:
             np.save(tmp, getattr(self, name)[: self.size])
             tmp.replace(directory / f"{name}.npy")
         header = {"kind": "uniform", "capacity": self.capacity, "pos": self.pos, "size": self.size,
-                  "rng": self.rng.bit_generator.state}
+                  "rng": self.rng.bit_generator.state, "n_step": self.n_step,
+                  "steps_added": self.steps_added, "prioritized": self.priority is not None}
+        if self.priority is not None:
+            tmp = directory / "priorities.tmp.npy"
+            np.save(tmp, self.priority.leaves(self.capacity))
+            tmp.replace(directory / "priorities.npy")
+            header["priority"] = self.priority.state()
         tmp = directory / "header.json.tmp"
         tmp.write_text(json.dumps(header))
         tmp.replace(directory / "header.json")
@@ -87,9 +142,10 @@ class UniformReplay:
         except (OSError, ValueError) as err:
             raise UserError(f"replay in {str(directory)!r} is missing or corrupt ({err}); "
                             "resume without it by deleting that folder") from None
-        if header.get("kind") != "uniform" or header["capacity"] != self.capacity:
-            raise UserError(f"replay in {str(directory)!r} was saved with another kind or capacity "
-                            f"({header.get('kind')}, {header.get('capacity')}); keep replay settings on resume")
+        saved = (header.get("kind"), header.get("capacity"), header.get("n_step", 1), header.get("prioritized", False))
+        if saved != ("uniform", self.capacity, self.n_step, self.priority is not None):
+            raise UserError(f"replay in {str(directory)!r} was saved with another kind, capacity, n_step or "
+                            f"prioritized setting {saved}; keep replay settings on resume")
         size = header["size"]
         for name, arr in arrays.items():
             target = getattr(self, name)
@@ -98,3 +154,13 @@ class UniformReplay:
             target[:size] = arr
         self.pos, self.size = header["pos"], size
         self.rng.bit_generator.state = header["rng"]
+        self.steps_added = int(header.get("steps_added", size))
+        self.nstep = None  # the loop starts fresh episodes after a resume
+        if self.priority is not None:
+            try:
+                leaves = np.load(directory / "priorities.npy", allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise UserError(f"replay priorities in {str(directory)!r} are missing or corrupt ({err})") from None
+            if leaves.shape != (self.capacity,):
+                raise UserError(f"replay priorities in {str(directory)!r} have the wrong shape")
+            self.priority.restore(header["priority"], leaves)

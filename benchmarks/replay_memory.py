@@ -1,0 +1,148 @@
+"""Replay memory per transition at the Nature paper's 1,000,000 capacity, next to stable-baselines3.
+
+  python benchmarks/replay_memory.py                  # 1,000,000 transitions (~7 GB RAM for a minute)
+  python benchmarks/replay_memory.py --capacity 100000
+
+For each variant (uncompressed, lz4-compressed) a fresh child process builds the Atari replay,
+fills it completely with real ALE/Pong-v5 transitions (random play; --source-steps of them,
+replayed in a cycle so that filling a million slots takes seconds, not minutes of emulation),
+and reports: allocated bytes per transition (the buffer's own nbytes), resident memory (RSS)
+gained per transition, and the time of add() per agent step and of sample(32). The
+stable-baselines3 figures are what its ReplayBuffer allocates for the same observation space
+(computed at a small capacity and scaled: every array is linear in it), with and without
+optimize_memory_usage. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OBS_SHAPE = (4, 84, 84)
+N_ACTIONS = 6  # Pong's minimal action set
+
+
+def allocated_bytes_per_transition(capacity: int = 1_000_000, prioritized: bool = False) -> float:
+    """The uncompressed Atari replay's allocated bytes per transition (its pages stay untouched)."""
+    from replay.atari import AtariReplay
+    from replay.prioritized import PrioritySettings
+
+    buffer = AtariReplay(capacity, OBS_SHAPE, np.uint8, 0.99, n_actions=N_ACTIONS,
+                         priority=PrioritySettings() if prioritized else None)
+    return buffer.nbytes / capacity
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def pong_source(steps: int, seed: int = 0) -> list[tuple]:
+    """Real Pong transitions (one env, random actions), as add() rows."""
+    import envs
+    from howsure import config
+
+    stepper = envs.VectorStepper(envs.make_vector_env(config.EnvConfig(id="ALE/Pong-v5"), 1))
+    rng = np.random.default_rng(seed)
+    obs = stepper.reset(seed=seed)
+    rows = []
+    for _ in range(steps):
+        actions = rng.integers(0, N_ACTIONS, size=1)
+        st = stepper.step(actions)
+        rows.append((obs, actions, st.rewards, st.next_obs, st.terminated, st.dones))
+        obs = st.obs
+    stepper.close()
+    return rows
+
+
+def measure(capacity: int, compress: bool, source_steps: int) -> dict:
+    """Runs in a child process: fill a fresh replay with Pong and measure it."""
+    import torch
+
+    from replay.atari import AtariReplay
+
+    torch.set_num_threads(1)
+    rows = pong_source(source_steps)
+    before = rss_bytes()
+    buffer = AtariReplay(capacity, OBS_SHAPE, np.uint8, 0.99, n_actions=N_ACTIONS, compress=compress)
+    t0 = time.perf_counter()
+    for i in range(capacity):
+        buffer.add(*rows[i % len(rows)])
+    add_s = time.perf_counter() - t0
+    rss = rss_bytes() - before
+    for _ in range(20):  # warm-up
+        buffer.sample(32)
+    n, t0 = 500, time.perf_counter()
+    for _ in range(n):
+        buffer.sample(32)
+    sample_s = (time.perf_counter() - t0) / n
+    return {"allocated_bytes": buffer.nbytes, "rss_bytes": rss, "transitions": len(buffer),
+            "add_us_per_step": round(add_s / capacity * 1e6, 2), "sample32_us": round(sample_s * 1e6, 1)}
+
+
+def sb3_bytes_per_transition(optimize_memory_usage: bool, capacity: int = 10_000) -> dict:
+    from gymnasium import spaces
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    buffer = ReplayBuffer(capacity, spaces.Box(0, 255, OBS_SHAPE, np.uint8), spaces.Discrete(N_ACTIONS),
+                          device="cpu", optimize_memory_usage=optimize_memory_usage,
+                          handle_timeout_termination=not optimize_memory_usage)
+    arrays = [buffer.observations, buffer.actions, buffer.rewards, buffer.dones, buffer.timeouts]
+    if not optimize_memory_usage:
+        arrays.append(buffer.next_observations)
+    return {"allocated": sum(a.nbytes for a in arrays) / capacity,
+            # SB3's own estimate (its start-up memory warning) leaves out the timeouts array
+            "sb3_estimate": (sum(a.nbytes for a in arrays) - buffer.timeouts.nbytes) / capacity}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--capacity", type=int, default=1_000_000, help="transitions")
+    p.add_argument("--source-steps", type=int, default=20_000, help="real Pong agent steps recorded")
+    p.add_argument("--child", choices=["uncompressed", "compressed"], help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.capacity, args.child == "compressed", args.source_steps)))
+        return
+    runs = {}
+    for variant in ("uncompressed", "compressed"):
+        out = subprocess.run([sys.executable, __file__, "--child", variant, "--capacity", str(args.capacity),
+                              "--source-steps", str(args.source_steps)], capture_output=True, text=True,
+                             check=True)
+        runs[variant] = json.loads(out.stdout.strip().splitlines()[-1])
+    cap = args.capacity
+    sb3 = {"optimize_memory_usage": sb3_bytes_per_transition(True), "default": sb3_bytes_per_transition(False)}
+    result = {
+        "capacity": cap,
+        "frames": f"{args.source_steps:,} real ALE/Pong-v5 transitions (random play), cycled to fill",
+        "bytes_per_transition": {v: round(r["allocated_bytes"] / cap, 1) for v, r in runs.items()},
+        "rss_bytes_per_transition": {v: round(r["rss_bytes"] / cap, 1) for v, r in runs.items()},
+        "goal_bytes_per_transition": {"uncompressed": 7_200, "compressed": 2_500},
+        "prioritized_extra_bytes_per_transition": round(
+            allocated_bytes_per_transition(cap, True) - allocated_bytes_per_transition(cap), 1),
+        "total_gib": {v: round(r["rss_bytes"] / 2**30, 2) for v, r in runs.items()},
+        "sb3_bytes_per_transition": {k: round(v["allocated"], 1) for k, v in sb3.items()},
+        "sb3_own_estimate_bytes_per_transition": {k: round(v["sb3_estimate"], 1) for k, v in sb3.items()},
+        "sb3_total_gib": {k: round(v["allocated"] * cap / 2**30, 2) for k, v in sb3.items()},
+        "add_us_per_step": {v: r["add_us_per_step"] for v, r in runs.items()},
+        "sample32_us": {v: r["sample32_us"] for v, r in runs.items()},
+        "compression_sample_slowdown": round(runs["compressed"]["sample32_us"] / runs["uncompressed"]["sample32_us"], 2),
+        "transitions_sampleable": {v: r["transitions"] for v, r in runs.items()},
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
