@@ -179,3 +179,41 @@ def test_train_and_evaluate_cli_with_lstm(tmp_path, cli):
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
     assert res["env_id"] == "CartPoleNoVel-v1" and len(res["returns"]) == 2
+
+
+def _bayes_is_recurrent() -> bool:
+    import inspect
+
+    from agents.bayes_dqn import BayesDQNAgent
+
+    return "memory" in inspect.getsource(BayesDQNAgent.act)
+
+
+# agents/bayes_dqn.py belongs to another helper; the patch that makes it recurrent is handed over
+# (see the lead's notes). strict: once it lands this test must pass and the marker must go.
+@pytest.mark.xfail(not _bayes_is_recurrent(), reason="bayes_dqn does not use agents/recurrent.py yet",
+                   strict=True)
+def test_lstm_composes_with_bayes_dqn():
+    """Uncertainty draws from a recurrent state: bayes_dqn acts and learns with the LSTM encoder."""
+    cfg, env, spec, agent = build("agent.name=bayes_dqn", "agent.n_draws=4", "agent.head_hidden_sizes=[16]",
+                                  "agent.exploration=thompson_episode", "replay.capacity_steps=2000")
+    assert agent.memory is not None
+    vec = envs.VectorStepper(envs.make_vector_env(cfg.env, 2))
+    buf = make_replay(cfg.replay, spec, 0.99, seed=0)
+    obs = vec.reset(seed=0)
+    agent.begin_episode(np.arange(2))
+    for _ in range(120):
+        actions = agent.act(obs, 0)
+        st = vec.step(actions)
+        buf.add(obs, actions, st.rewards, st.next_obs, st.terminated, st.dones, states=agent.replay_state())
+        if st.dones.any():
+            agent.begin_episode(np.flatnonzero(st.dones))
+        obs = st.obs
+    assert agent.memory.get(2).abs().sum() > 0
+    assert agent.last_epistemic_std().shape == (2,) and (agent.last_epistemic_std() > 0).any()
+    agent.begin_episode(np.array([1]))
+    assert (agent.memory.get(2)[1] == 0).all()
+    before = [p.clone() for p in agent.q.encoder.parameters()]
+    metrics = agent.update(buf.sample(8))
+    assert np.isfinite(metrics["losses/td_loss"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.q.encoder.parameters()))
