@@ -46,7 +46,7 @@ def bsuite_id(length: int) -> tuple[str, dict]:
     return "bsuite/memory_len/0", {"memory_length": length}
 
 
-def run(agent: str, length: int, episodes: int, seed: int) -> dict:
+def run(agent: str, length: int, episodes: int, seed: int, episodes_per_update: int = 1) -> dict:
     import train
     from howsure.logger import read_scalars
 
@@ -56,7 +56,7 @@ def run(agent: str, length: int, episodes: int, seed: int) -> dict:
     overrides = [f"seed={seed}", f"env.id={env_id}", f"total_steps={total}", "log.quiet=true",
                  "torch_threads=1", "checkpoint_replay=false", f"eval.every_steps={total}",
                  f"log.every_steps={total}",
-                 f"agent.train_every_steps={2 * ep_steps}",  # one update per 2 new episodes
+                 f"agent.train_every_steps={episodes_per_update * ep_steps}",
                  f"agent.learning_starts_steps={50 * ep_steps}",
                  f"agent.epsilon_decay_steps={int(0.3 * total)}",
                  f"replay.sequence_length_steps={ep_steps}", f"replay.sequence_stride_steps={ep_steps}",
@@ -122,6 +122,7 @@ def main() -> int:
     p.add_argument("--episodes", type=int, default=1500, help="training episodes per length")
     p.add_argument("--agents", nargs="+", default=["lstm", "mlp"], choices=["lstm", "mlp"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--episodes-per-update", type=int, default=1, help="new episodes per gradient update")
     p.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")
     args = p.parse_args()
     out_json = RESULTS / "memory_len.json"
@@ -129,7 +130,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for agent in args.agents:
         for length in args.lengths:
-            r = run(agent, length, args.episodes, args.seed)
+            r = run(agent, length, args.episodes, args.seed, args.episodes_per_update)
             runs = [o for o in runs if (o["agent"], o["memory_length"]) != (agent, length)] + [r]
             out_json.write_text(json.dumps({"summary": summarize(runs), "runs": runs}, indent=1))
             print(json.dumps(r), file=sys.stderr, flush=True)

@@ -51,6 +51,10 @@ class LSTMEncoder(nn.Module):
             raise UserError("encoder.lstm.hidden_size and encoder.lstm.num_layers must be positive")
         self.obs_dims = len(spec.obs_shape)
         self.lstm = nn.LSTM(self.embed.out_features, cfg.hidden_size, cfg.num_layers, batch_first=True)
+        with torch.no_grad():  # forget-gate bias 1 (Jozefowicz et al. 2015): remember by default
+            for name, bias in self.lstm.named_parameters():
+                if name.startswith("bias_ih"):
+                    bias[cfg.hidden_size:2 * cfg.hidden_size].fill_(1.0)  # gates are i, f, g, o
         self.layers, self.hidden = cfg.num_layers, cfg.hidden_size
         self.state_size = 2 * cfg.num_layers * cfg.hidden_size
         self.out_features = cfg.hidden_size
