@@ -1,0 +1,431 @@
+"""Ape-X style distributed acting on Ray (Horgan et al. 2018, arXiv:1803.00933).
+
+`python train.py --config X distributed.actors=N`: N Ray actors each own a vector of envs and a
+copy of the agent used only to act, with its own exploration (Ape-X's per-actor epsilon for
+epsilon-greedy agents, its own random draws, e.g. dropout masks, for the others). They send
+experience in chunks of `chunk_steps`; the learner (this process) owns the replay, update(), the
+Logger, evaluation and checkpoints, and broadcasts fresh weights through Ray's object store
+(ray.put) every `weights_every_updates`. An actor that dies is re-created with new envs; the
+replay, which lives in the learner, loses nothing but that actor's chunk in flight.
+
+Ray is imported only in here, and only train.py's main() imports this module when actors > 0.
+The learner keeps the agent's replay ratio (train_every_steps, updates_per_train), so curves
+are comparable with a single-process run; actors keep stepping while the learner trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from howsure import checkpoint, config, seeding
+from howsure.episodes import EpisodeTracker
+from howsure.errors import UserError
+from howsure.logger import Logger
+
+# Agents whose training exploration is epsilon-greedy: exploration=auto gives them Ape-X epsilons.
+# Others (bayes_dqn, boot_dqn) act with their own training behaviour and per-actor random draws.
+EPSILON_GREEDY_AGENTS = {"dqn"}
+
+# Replays that store whole transitions. Frame-deduplicating, n-step and sequence replays read
+# each env row as one ordered stream, which interleaved chunks from several actors would break.
+PER_TRANSITION_REPLAYS = {"uniform"}
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ape_x_epsilons(n: int, epsilon: float = 0.4, alpha: float = 7.0) -> list[float]:
+    """Ape-X: actor i of N explores with epsilon ** (1 + i / (N - 1) * alpha); one actor: epsilon."""
+    if n <= 1:
+        return [epsilon] * n
+    return [epsilon ** (1 + i / (n - 1) * alpha) for i in range(n)]
+
+
+def actor_epsilons(cfg: config.Config) -> list[float | None]:
+    """Per-actor fixed epsilon, or None where the actor follows the agent's own exploration."""
+    d = cfg.distributed
+    mode = d.exploration
+    if mode == "auto":
+        mode = "ape_x_epsilon" if cfg.agent.name in EPSILON_GREEDY_AGENTS else "agent"
+    if mode == "agent":
+        return [None] * d.actors
+    return ape_x_epsilons(d.actors, d.epsilon, d.alpha)
+
+
+def connect(address: str) -> bool:
+    """Join the cluster at `address` / $RAY_ADDRESS, else start a local Ray on this machine's
+    cores. Returns True when this call started Ray (so the caller shuts it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS", "")
+    # Workers import agents/envs/replay from this checkout: same path on every node.
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}}
+    quiet = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=True,
+                 configure_logging=True, runtime_env=runtime_env)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # each seed's eval lines, not "repeated 3x"
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            ray.init(num_cpus=os.cpu_count(), **quiet)
+    except ConnectionError as err:
+        raise UserError(f"cannot reach the Ray cluster at {address!r} ({err}); start it with "
+                        "`ray start --head` or leave distributed.address empty for a local Ray") from None
+    return True
+
+
+def publish_weights(agent) -> dict[str, dict[str, torch.Tensor]]:
+    """What actors need to act: the weights of the agent's exported modules (not the optimizer)."""
+    return {name: {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+            for name, m in agent.modules().items()}
+
+
+def weights_checksum(agent) -> float:
+    """Sum of all exported weights; equal on learner and actor when they act with the same ones."""
+    total = 0.0
+    for m in agent.modules().values():
+        for v in m.state_dict().values():
+            if v.is_floating_point():
+                total += float(v.double().sum())
+    return total
+
+
+class EnvActor:
+    """One Ape-X actor: a vector of envs and an acting copy of the agent (wrapped by ray.remote)."""
+
+    def __init__(self, cfg_yaml: str, index: int, seed: int, epsilon: float | None):
+        # Every actor is a single-threaded process; parallelism comes from the number of actors.
+        torch.set_num_threads(1)
+        import envs
+        from agents import make_agent
+
+        cfg = config.from_yaml(cfg_yaml)  # YAML, not pickles of the config dataclasses
+        self.index, self.epsilon, self.pid = index, epsilon, os.getpid()
+        # Its own seed: own env streams, own epsilon coins, own dropout / head draws.
+        seeding.seed_everything(seed)
+        self.stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs))
+        spec = envs.spec_of(cfg.env.id, self.stepper.envs)
+        self.agent = make_agent(dataclasses.replace(cfg, seed=seed), spec)
+        self.n = cfg.env.num_envs
+        self.tracker = EpisodeTracker(self.n, cfg.agent.gamma)
+        self.obs = self.stepper.reset(seed=seed)
+        self.agent.begin_episode(np.arange(self.n))
+        self.version = -1
+        self.checksum = 0.0
+
+    def collect(self, weights: list, version: int, step: int, vector_steps: int) -> dict[str, Any]:
+        """Step the envs `vector_steps` times; `weights` is [ObjectRef] so it is fetched only when
+        `version` is new. `step` is the learner's agent step (schedules of non-epsilon agents)."""
+        import ray
+
+        t0 = time.perf_counter()
+        if version > self.version:
+            state = ray.get(weights[0])
+            modules = self.agent.modules()
+            for name, sd in state.items():
+                modules[name].load_state_dict(sd)
+            self.version, self.checksum = version, weights_checksum(self.agent)
+        obs, acts, rews, nexts, terms, dones, lives, eps = [], [], [], [], [], [], [], []
+        for t in range(vector_steps):
+            a = self.agent.act(self.obs, step + t * self.n, epsilon=self.epsilon)
+            st = self.stepper.step(a)
+            obs.append(self.obs)
+            acts.append(a)
+            rews.append(st.rewards)
+            nexts.append(st.next_obs)
+            terms.append(st.terminated)
+            dones.append(st.dones)
+            lives.append(st.lives_lost)
+            eps += [(e.episodic_return, e.discounted_return, e.length)
+                    for e in self.tracker.step(st.rewards, st.dones)]
+            if st.dones.any():
+                self.agent.begin_episode(np.flatnonzero(st.dones))
+            self.obs = st.obs
+        return {"actor": self.index, "pid": self.pid, "version": self.version, "checksum": self.checksum,
+                "obs": np.stack(obs), "actions": np.stack(acts), "rewards": np.stack(rews),
+                "next_obs": np.stack(nexts), "terminated": np.stack(terms), "dones": np.stack(dones),
+                "lives_lost": np.stack(lives), "episodes": eps, "act_metrics": self.agent.act_metrics(),
+                "seconds": time.perf_counter() - t0}
+
+    def ping(self) -> int:
+        """The actor's process id, once it is up (health checks, tests)."""
+        return self.pid
+
+    def close(self) -> None:
+        self.stepper.close()
+
+
+class ActorPool:
+    """The N actors, each with one chunk in flight; re-creates an actor that fails."""
+
+    def __init__(self, cfg: config.Config, on_restart: Callable[[int, str], None]):
+        import ray
+
+        d = cfg.distributed
+        have = ray.cluster_resources().get("CPU", 0.0)
+        if d.actors * d.cpus_per_actor > have + 1e-9:
+            raise UserError(f"{d.actors} actors x distributed.cpus_per_actor={d.cpus_per_actor} need "
+                            f"{d.actors * d.cpus_per_actor:g} Ray CPUs, the cluster has {have:g}; lower "
+                            "distributed.cpus_per_actor (0.5 packs two on a core) or add worker nodes")
+        self.cfg, self.cfg_yaml = cfg, config.to_yaml(cfg)
+        self.remote_cls = ray.remote(num_cpus=d.cpus_per_actor, max_restarts=0)(EnvActor)
+        self.epsilons = actor_epsilons(cfg)
+        self.vector_steps = max(1, -(-d.chunk_steps // cfg.env.num_envs))  # round up
+        self.restarts = 0
+        self.on_restart = on_restart
+        self.handles = [self._spawn(i) for i in range(d.actors)]
+        self.pending: dict[Any, int] = {}
+
+    def _spawn(self, i: int):
+        # A re-created actor gets a fresh seed, so it does not replay its predecessor's episodes.
+        seed = self.cfg.seed + 10_007 * (i + 1) + 1_000_003 * self.restarts
+        return self.remote_cls.remote(self.cfg_yaml, i, seed, self.epsilons[i])
+
+    def submit(self, i: int, weights_ref, version: int, step: int) -> None:
+        ref = self.handles[i].collect.remote([weights_ref], version, step, self.vector_steps)
+        self.pending[ref] = i
+
+    def next_chunk(self, weights_ref, version: int, step: int) -> dict[str, Any]:
+        """Block for the next finished chunk; the actor that sent it starts its next one at once."""
+        import ray
+
+        while True:
+            (ref,), _ = ray.wait(list(self.pending), num_returns=1)
+            i = self.pending.pop(ref)
+            try:
+                chunk = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError,
+                    ray.exceptions.ObjectLostError) as err:
+                self._restart(i, err)
+                self.submit(i, weights_ref, version, step)
+                continue
+            self.submit(i, weights_ref, version, step)
+            return chunk
+
+    def _restart(self, i: int, err: BaseException) -> None:
+        import ray
+
+        self.restarts += 1
+        cause = str(err).strip().splitlines()[-1][:200] if str(err).strip() else type(err).__name__
+        if self.restarts > self.cfg.distributed.max_actor_restarts:
+            raise UserError(f"actors failed {self.restarts} times (last: actor {i}: {cause}); fix the "
+                            "env or raise distributed.max_actor_restarts")
+        try:
+            ray.kill(self.handles[i], no_restart=True)  # an env exception leaves the process alive
+        except Exception:  # noqa: BLE001 - already dead is fine
+            pass
+        self.handles[i] = self._spawn(i)
+        self.on_restart(i, cause)
+
+    def close(self) -> None:
+        import ray
+
+        for h in self.handles:
+            try:
+                ray.kill(h, no_restart=True)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = None,
+                      on_chunk: Callable[[dict, dict], None] | None = None) -> dict:
+    """The learner. Same TensorBoard tags, checkpoints and summary.json as train.train().
+
+    on_chunk(chunk_meta, learner_info), if given, is called after each chunk is stored (tests use it
+    to watch weight versions and to kill an actor's process)."""
+    import ray
+    from tqdm import tqdm
+
+    import envs
+    from agents import make_agent
+    from evaluate import evaluate_agent, make_eval_envs
+    from replay import make_replay
+    from train import StopFlag, crossed, export_weights
+
+    d = cfg.distributed
+    if d.actors <= 0:
+        raise UserError("distributed.actors must be positive for distributed training")
+    if d.chunk_steps <= 0 or d.weights_every_updates <= 0:
+        raise UserError("distributed.chunk_steps and distributed.weights_every_updates must be positive")
+    if cfg.replay.kind not in PER_TRANSITION_REPLAYS or getattr(cfg.replay, "n_step", 1) != 1:
+        raise UserError(f"replay.kind={cfg.replay.kind} with n_step={getattr(cfg.replay, 'n_step', 1)} "
+                        "needs each env's steps in order, but actors' chunks interleave; use "
+                        "replay.kind=uniform replay.n_step=1 with distributed.actors > 0")
+    if cfg.torch_threads > 0:
+        torch.set_num_threads(cfg.torch_threads)
+    seeding.seed_everything(cfg.seed)
+    probe = envs.make_env(cfg.env)
+    spec = envs.spec_of(cfg.env.id, probe)
+    probe.close()
+    agent = make_agent(cfg, spec)
+    if not agent.uses_replay:
+        raise UserError(f"agent {cfg.agent.name!r} learns from the latest step, not a replay; "
+                        "train it with distributed.actors=0")
+    gamma = cfg.agent.gamma
+    buffer = make_replay(cfg.replay, spec, gamma, seed=cfg.seed)
+    eval_envs = make_eval_envs(cfg) if cfg.eval.every_steps > 0 else None
+
+    step, loop = 0, {"episodes": 0, "best_eval": None, "stopped_at_return": None, "wall_seconds": 0.0}
+    if resume is not None:
+        agent.load_state_dict(resume["agent"])
+        seeding.set_rng_state(resume["rng"])
+        step, loop = int(resume["step"]), dict(resume["loop"])
+        if (run_dir / "replay").is_dir():
+            buffer.load(run_dir / "replay")
+    logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
+    if resume is None:
+        logger.text("config", "```\n" + config.to_yaml(cfg) + "```")
+
+    started = connect(d.address)
+    bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
+               dynamic_ncols=True, mininterval=1.0, file=sys.stdout)
+    restarts_logged = {"n": int(loop.get("actor_restarts", 0))}
+
+    def on_restart(i: int, cause: str) -> None:
+        restarts_logged["n"] += 1
+        loop["actor_restarts"] = restarts_logged["n"]
+        logger.scalar("distributed/actor_restarts", restarts_logged["n"], step)
+        bar.write(f"step {step:>9,}  actor {i} failed ({cause}); re-created it with fresh envs "
+                  f"(restart {restarts_logged['n']})")
+
+    pool = None
+    t_start = time.perf_counter()
+    wall_before = loop["wall_seconds"]
+
+    def save_checkpoint(name: str) -> None:
+        loop["wall_seconds"] = wall_before + time.perf_counter() - t_start
+        if cfg.checkpoint_replay:
+            buffer.save(run_dir / "replay")
+        payload = {"meta": {"agent": cfg.agent.name, **spec.meta(), "step": step},
+                   "config_yaml": config.to_yaml(cfg), "agent": agent.state_dict(),
+                   "rng": seeding.rng_state(), "step": step, "loop": loop}
+        checkpoint.save(run_dir / "checkpoints" / "latest.pt", payload)
+        if name != "latest":
+            shutil.copyfile(run_dir / "checkpoints" / "latest.pt", run_dir / "checkpoints" / f"{name}.pt")
+
+    recent: list[float] = []
+    sums: dict[str, float] = {}
+    act_sums: dict[str, list[float]] = {}
+    count, updates, version = 0, 0, 0
+    actor_steps = [0] * d.actors
+    published: dict[int, float] = {}
+    interrupted = False
+    try:
+        pool = ActorPool(cfg, on_restart)
+        eps = pool.epsilons
+        if eps[0] is not None:
+            logger.scalars({f"distributed/epsilon_actor_{i}": e for i, e in enumerate(eps)}, step)
+        weights_ref = ray.put(publish_weights(agent))
+        published[version] = weights_checksum(agent)
+        for i in range(d.actors):
+            pool.submit(i, weights_ref, version, step)
+        t_log, step_log = time.perf_counter(), step
+        with StopFlag() as stop:
+            while step < cfg.total_steps:
+                chunk = pool.next_chunk(weights_ref, version, step)
+                # store: one replay add per vector step, learner-side clipping / life loss as in train.py
+                T, n = chunk["actions"].shape[:2]
+                for t in range(T):
+                    rewards, terminated = agent.learner_transition(
+                        chunk["rewards"][t], chunk["terminated"][t], chunk["lives_lost"][t])
+                    buffer.add(chunk["obs"][t], chunk["actions"][t], rewards, chunk["next_obs"][t],
+                               terminated, chunk["dones"][t])
+                before, step = step, step + T * n
+                actor_steps[chunk["actor"]] += T * n
+                for ret, disc, length in chunk["episodes"]:
+                    loop["episodes"] += 1
+                    recent = (recent + [ret])[-20:]
+                    logger.scalars({"charts/episodic_return": ret, "charts/discounted_return": disc,
+                                    "charts/episodic_length": length}, step)
+                for k, v in chunk["act_metrics"].items():
+                    act_sums.setdefault(k, []).append(v)
+                # learn, at the agent's replay ratio
+                for _ in range(agent.updates_due(step)):
+                    if len(buffer) < cfg.agent.batch_size:
+                        break
+                    batch = buffer.sample(cfg.agent.batch_size)
+                    metrics = agent.update(batch)
+                    priorities = metrics.pop("priorities", None)
+                    if priorities is not None:
+                        buffer.update_priorities(batch.indices, priorities)
+                    for k, v in metrics.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    count += 1
+                    updates += 1
+                    if updates % d.weights_every_updates == 0:
+                        version += 1
+                        weights_ref = ray.put(publish_weights(agent))  # actors fetch it on their next chunk
+                        published[version] = weights_checksum(agent)
+                        published.pop(version - 1000, None)
+                if on_chunk is not None:
+                    on_chunk({k: chunk[k] for k in ("actor", "pid", "version", "checksum", "seconds")}
+                             | {"steps": T * n}, {"step": step, "version": version, "published": published,
+                                                  "replay_size": len(buffer), "pool": pool})
+                # log
+                if crossed(before, step, cfg.log.every_steps):
+                    now = time.perf_counter()
+                    sps = (step - step_log) / max(now - t_log, 1e-9)
+                    t_log, step_log = now, step
+                    extra = agent.schedule_metrics(step) if eps[0] is None else {}
+                    logger.scalars({**{k: v / max(count, 1) for k, v in sums.items()},
+                                    **{k: float(np.mean(v)) for k, v in act_sums.items()}, **extra,
+                                    "charts/SPS": sps, "distributed/weights_version": version,
+                                    "distributed/actor_restarts": restarts_logged["n"]}, step)
+                    sums, act_sums, count = {}, {}, 0
+                    bar.set_postfix(SPS=f"{sps:.0f}", ret=f"{np.mean(recent):.1f}" if recent else "-",
+                                    refresh=False)
+                bar.update(T * n)
+                # evaluate / checkpoint, as in train.py
+                if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
+                    episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
+                                              seed=cfg.seed + 1_000_003 + step, step=step, gamma=gamma)
+                    rets = [e.episodic_return for e in episodes]
+                    mean = float(np.mean(rets))
+                    logger.scalars({"eval/episodic_return": mean, "eval/episodic_return_std": float(np.std(rets)),
+                                    "eval/discounted_return": float(np.mean([e.discounted_return
+                                                                             for e in episodes]))}, step)
+                    loop["best_eval"] = mean if loop["best_eval"] is None else max(loop["best_eval"], mean)
+                    loop.setdefault("evals", []).append([step, mean])
+                    bar.write(f"step {step:>9,}  eval return {mean:8.2f} over {len(episodes)} episodes")
+                    if cfg.eval.stop_return is not None and mean >= cfg.eval.stop_return:
+                        loop["stopped_at_return"] = step
+                        break
+                if crossed(before, step, cfg.checkpoint_every_steps):
+                    save_checkpoint("latest")
+                if stop.raised:
+                    interrupted = True
+                    break
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+        if started:
+            ray.shutdown()
+    save_checkpoint("latest" if interrupted else "final")
+    if not interrupted:
+        export_weights(agent, run_dir / "model.safetensors")
+    logger.close()
+    if eval_envs is not None:
+        eval_envs.close()
+    summary = {"run_dir": str(run_dir), "step": step, "episodes": loop["episodes"],
+               "wall_seconds": round(loop["wall_seconds"], 2), "best_eval_return": loop["best_eval"],
+               "stopped_at_return_step": loop["stopped_at_return"], "interrupted": interrupted,
+               "recent_return": float(np.mean(recent)) if recent else None,
+               "actors": d.actors, "actor_steps": actor_steps, "actor_restarts": restarts_logged["n"],
+               "updates": updates, "weights_version": version, "replay_size": len(buffer)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

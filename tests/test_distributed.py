@@ -1,0 +1,141 @@
+"""Ape-X style acting on Ray: experience from every actor reaches the learner's replay, actors act
+with the learner's fresh weights, a killed actor is re-created and training completes.
+
+One local Ray (2 CPUs) is shared by the whole module: starting Ray costs several seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from howsure import config
+from howsure.distributed import ape_x_epsilons
+from howsure.logger import read_scalars
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_ape_x_epsilons_follow_the_paper():
+    """eps_i = 0.4 ** (1 + i / (N - 1) * 7): 0.4 for the first actor, 0.4 ** 8 for the last."""
+    eps = ape_x_epsilons(4, 0.4, 7.0)
+    assert eps[0] == pytest.approx(0.4)
+    assert eps[1] == pytest.approx(0.4 ** (1 + 7 / 3))
+    assert eps[3] == pytest.approx(0.4 ** 8)
+    assert ape_x_epsilons(1) == [0.4]
+
+
+def test_single_process_training_never_imports_ray():
+    code = ("import sys, train; "
+            "rc = train.main(['--config', 'configs/tabular_nchain.yaml', 'total_steps=200', "
+            f"'run_dir={os.path.join('/tmp', 'howsure-noray-%d' % os.getpid())}', 'eval.every_steps=0', "
+            "'--overwrite', '--quiet']); "
+            "assert rc == 0; assert 'ray' not in sys.modules, 'ray was imported'")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="Ray is not installed: pip install -e '.[distributed]'")
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    from howsure.distributed import connect
+
+    started = connect("")
+    yield
+    if started:
+        ray.shutdown()
+
+
+def cartpole(run_dir, **over) -> config.Config:
+    items = {"total_steps": 2000, "run_dir": str(run_dir), "torch_threads": 1, "distributed.actors": 2,
+             "distributed.chunk_steps": 64, "distributed.weights_every_updates": 10,
+             "distributed.cpus_per_actor": 0.5, "agent.learning_starts_steps": 500,
+             "agent.train_every_steps": 4, "eval.every_steps": 0, "log.every_steps": 500,
+             "checkpoint_replay": False, "log.quiet": True, **over}
+    return config.load(os.path.join(ROOT, "configs/dqn_cartpole.yaml"), [f"{k}={v}" for k, v in items.items()])
+
+
+@needs_ray
+def test_two_actors_fill_the_replay_and_act_with_fresh_weights(ray_session, tmp_path):
+    from howsure.distributed import train_distributed
+
+    seen: list[dict] = []
+    published: dict[int, float] = {}
+
+    def watch(chunk: dict, learner: dict) -> None:
+        seen.append(chunk)
+        published.update(learner["published"])
+
+    summary = train_distributed(cartpole(tmp_path), tmp_path, on_chunk=watch)
+    assert summary["step"] >= 2000
+    # experience from both actors reached the replay, and nothing else did
+    assert all(n > 0 for n in summary["actor_steps"]), summary["actor_steps"]
+    assert summary["replay_size"] == sum(summary["actor_steps"]) == summary["step"]
+    assert {c["actor"] for c in seen} == {0, 1}
+    assert len({c["pid"] for c in seen}) == 2  # two processes, not one
+    # the weights each actor acts with advance, and are exactly the learner's published ones
+    for actor in (0, 1):
+        mine = [c for c in seen if c["actor"] == actor]
+        versions = [c["version"] for c in mine]
+        assert versions == sorted(versions) and versions[-1] > versions[0] >= 0, versions
+        for c in mine:
+            if c["version"] in published:
+                assert c["checksum"] == pytest.approx(published[c["version"]], rel=1e-9, abs=1e-9)
+        assert mine[-1]["checksum"] != pytest.approx(mine[0]["checksum"])
+    # the learner logs the single-process tags
+    scalars = read_scalars(tmp_path)
+    for tag in ("charts/episodic_return", "losses/td_loss", "charts/SPS", "distributed/weights_version"):
+        assert tag in scalars, tag
+    assert (tmp_path / "checkpoints" / "final.pt").is_file()
+
+
+@needs_ray
+def test_a_killed_actor_is_recreated_and_training_completes(ray_session, tmp_path):
+    import ray
+
+    from howsure.distributed import train_distributed
+
+    seen: list[dict] = []
+    killed: dict[str, int] = {}
+
+    def kill_once(chunk: dict, learner: dict) -> None:
+        seen.append(chunk)
+        if not killed and len(seen) >= 3 and chunk["actor"] == 0:
+            killed["pid"], killed["replay"] = chunk["pid"], learner["replay_size"]
+            os.kill(chunk["pid"], signal.SIGKILL)  # a real crash of the actor's process
+        elif killed and "new_pid" not in killed:
+            # once the learner has noticed, actor 0 is a new process that answers
+            pool = learner["pool"]
+            if pool.restarts:
+                killed["new_pid"] = ray.get(pool.handles[0].ping.remote())
+
+    summary = train_distributed(cartpole(tmp_path, total_steps=2000), tmp_path, on_chunk=kill_once)
+    assert killed, "the test never killed an actor"
+    assert summary["step"] >= 2000 and not summary["interrupted"]
+    assert summary["actor_restarts"] >= 1
+    assert killed.get("new_pid") not in (None, killed["pid"]), killed
+    # nothing that was in the replay was lost (capacity is far above the run length)
+    assert summary["replay_size"] == summary["step"] >= killed["replay"]
+    restarts = read_scalars(tmp_path)["distributed/actor_restarts"]
+    assert max(v for _, v in restarts) >= 1
+
+
+@needs_ray
+def test_too_few_cpus_is_a_user_error(ray_session, tmp_path):
+    from howsure.distributed import train_distributed
+    from howsure.errors import UserError
+
+    with pytest.raises(UserError, match="cpus_per_actor"):
+        train_distributed(cartpole(tmp_path, **{"distributed.actors": 8, "distributed.cpus_per_actor": 1}),
+                          tmp_path)
