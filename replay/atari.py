@@ -111,8 +111,11 @@ class AtariReplay:
         return self.frames.nbytes + arrays + (self.priority.nbytes if self.priority else 0)
 
     # ------------------------------------------------------------------------------ adding
-    def add(self, obs, actions, rewards, next_obs, terminated, dones=None) -> None:
+    def add(self, obs, actions, rewards, next_obs, terminated, dones=None, states=None) -> None:
         """One vector-env step: a row per env (dones: the episode ended; terminated: bootstrapping did)."""
+        if states is not None:
+            raise UserError("replay.kind=atari keeps no recurrent state; a recurrent encoder needs "
+                            "replay.kind=sequence")
         n = len(actions)
         if self.n_envs == 0:
             self._layout(n)
