@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agents.base import Agent
+from agents.bayes_dqn import BayesDQNAgent
 from agents.boot_dqn import BootDQNAgent
 from agents.dqn import DQNAgent
 from agents.tabular_q import TabularQAgent
@@ -12,6 +13,7 @@ AGENTS: Registry[type[Agent]] = Registry("agent")
 AGENTS.register("tabular_q")(TabularQAgent)
 AGENTS.register("dqn")(DQNAgent)
 AGENTS.register("boot_dqn")(BootDQNAgent)
+AGENTS.register("bayes_dqn")(BayesDQNAgent)
 
 
 def make_agent(cfg, spec) -> Agent:

@@ -1,0 +1,218 @@
+"""bayes_dqn: DQN whose Q-network keeps dropout on while acting (MC dropout as approximate
+Bayesian inference, Gal & Ghahramani arXiv:1506.02142) and explores with the uncertainty that the
+dropout draws reveal instead of with epsilon.
+
+- dropout rates learned by Concrete Dropout (arXiv:1705.07832), regularised with N = transitions
+  the agent has seen (capped at the replay capacity through n_data_max_steps);
+- exploration: `thompson` (a fresh mask per env and step, greedy on that draw), `thompson_episode`
+  (one mask per env held for the whole episode: temporally consistent, like one head of
+  Bootstrapped DQN arXiv:1602.04621), `ucb` (mean + kappa * std over n_draws draws);
+- evaluation acts on the mean Q over n_draws draws, or with dropout off (eval_dropout=false);
+- optional randomized prior function (arXiv:1806.03335), see agents/bayes_network.py;
+- the TD target uses the same dropout noise as the online pass (target_dropout=shared), so each
+  mask is trained as one consistent member of an implicit ensemble; double-DQN is a switch.
+TD target and loss are agents.dqn's pure functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.bayes_network import BayesQNetwork, Noise, place_names
+from agents.dqn import DQNAgent, td_loss, td_target
+from howsure.errors import UserError
+from replay.batch import Batch
+
+
+@dataclass(frozen=True)
+class BayesDQNConfig:
+    name: str = "bayes_dqn"
+    gamma: float = 0.99  # discount per agent step
+    lr: float = 1e-4
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    optimizer_eps: float = 1e-8
+    rmsprop_alpha: float = 0.95
+    rmsprop_momentum: float = 0.0
+    rmsprop_centered: bool = True
+    batch_size: int = 32  # transitions per update
+    learning_starts_steps: int = 1_000  # agent steps of pure collection before the first update
+    train_every_steps: int = 1  # agent steps between training rounds
+    updates_per_train: int = 1  # gradient updates per training round
+    target_update_every_updates: int = 1_000  # gradient updates between target syncs
+    target_tau: float = 1.0  # 1.0: hard copy; <1: Polyak averaging at each sync
+    double_dqn: bool = True
+    loss: Literal["huber", "mse"] = "huber"
+    max_grad_norm: float = 10.0  # 0 disables gradient clipping
+    clip_rewards: bool = False
+    terminal_on_life_loss: bool = False
+    # --- the Bayesian part
+    head_hidden_sizes: tuple[int, ...] = (128,)  # units of the head's hidden layers
+    dropout_p: tuple[float, ...] = (0.1, 0.1)  # per place: after the encoder, after each head
+    #                                            hidden layer; 0 = no dropout there; initial if learned
+    concrete: bool = True  # learn the rates (Concrete Dropout); false: fixed MC dropout
+    concrete_temperature: float = 0.1  # relaxation temperature t (paper: 0.1)
+    length_scale: float = 1e-2  # prior length scale l of the weight term l^2 (1-p)/2 ||M||^2
+    tau_precision: float = 1.0  # model precision tau; the KL is divided by tau * N
+    n_data_max_steps: int = 0  # N = transitions seen, capped here (set to replay.capacity_steps); 0: no cap
+    exploration: Literal["thompson", "thompson_episode", "ucb"] = "thompson"
+    ucb_kappa: float = 1.0  # ucb: act on mean + kappa * std
+    n_draws: int = 10  # dropout draws for ucb, evaluation's mean Q and the uncertainty metric
+    eval_dropout: bool = True  # evaluation: mean over n_draws draws; false: one pass, dropout off
+    epsilon_floor: float = 0.0  # random actions while training, on top of the posterior's
+    prior_scale: float = 0.0  # beta of the randomized prior function; 0 disables it
+    target_dropout: Literal["shared", "off"] = "shared"  # target net: the online pass's noise, or none
+
+
+class BayesDQNAgent(DQNAgent):
+    Config = BayesDQNConfig
+
+    def __init__(self, cfg: BayesDQNConfig, spec, **kwargs):
+        if len(cfg.dropout_p) != len(cfg.head_hidden_sizes) + 1:
+            raise UserError(
+                f"agent.dropout_p has {len(cfg.dropout_p)} rates but there are "
+                f"{len(cfg.head_hidden_sizes) + 1} dropout places ({', '.join(place_names(len(cfg.head_hidden_sizes)))}); "
+                "give one rate per place (0 = no dropout there)")
+        if not any(p > 0 for p in cfg.dropout_p):
+            raise UserError("agent.dropout_p is all zeros: bayes_dqn needs dropout somewhere (use agent.name=dqn without it)")
+        if cfg.n_draws < 2:
+            raise UserError(f"agent.n_draws={cfg.n_draws}: need at least 2 draws to measure uncertainty")
+        super().__init__(cfg, spec, **kwargs)
+        self.n_seen = 0  # transitions the agent has been told about (updates_due's step)
+        self._episode_noise: Noise = {}  # thompson_episode: rows = envs, held until begin_episode
+        self._last_std = np.zeros(0)
+        self._sums = {"train": [0.0, 0], "eval": [0.0, 0]}
+        self._std_scale = 0.0  # running max of the std, for annotate()'s bar
+
+    def build_network(self) -> nn.Module:
+        c = self.cfg
+        return BayesQNetwork(self.encoder_cfg, self.spec, c.head_hidden_sizes, c.dropout_p, c.concrete,
+                             c.concrete_temperature, c.prior_scale)
+
+    def epsilon(self, step: int) -> float:
+        return self.cfg.epsilon_floor
+
+    def updates_due(self, step: int) -> int:
+        self.n_seen = max(self.n_seen, step)
+        return super().updates_due(step)
+
+    def n_data(self) -> int:
+        cap = self.cfg.n_data_max_steps
+        return min(self.n_seen, cap) if cap > 0 else self.n_seen
+
+    # -- acting ---------------------------------------------------------------------------
+    def begin_episode(self, env_indices: np.ndarray) -> None:
+        """Draw a new held mask for these envs (used by thompson_episode)."""
+        idx = np.asarray(env_indices, dtype=np.int64)
+        if len(idx):
+            self._ensure_rows(int(idx.max()) + 1)
+            fresh = self.q.draw_noise(len(idx), self.device)
+            rows = torch.as_tensor(idx, device=self.device)
+            for name in self._episode_noise:
+                self._episode_noise[name][rows] = fresh[name]
+
+    def _ensure_rows(self, n: int) -> None:
+        have = next(iter(self._episode_noise.values())).shape[0] if self._episode_noise else 0
+        if have < n:
+            extra = self.q.draw_noise(n - have, self.device)
+            self._episode_noise = {k: torch.cat([self._episode_noise[k], v]) if have else v
+                                   for k, v in extra.items()}
+
+    def act(self, obs: np.ndarray, step: int, epsilon: float | None = None) -> np.ndarray:
+        c, n = self.cfg, len(obs)
+        training = epsilon is None
+        with torch.no_grad():
+            feats = self.q.features(torch.as_tensor(obs, device=self.device))
+            draws = self.q.draws(feats, c.n_draws)  # (T, n, A)
+            if not training:
+                q = draws.mean(0) if c.eval_dropout else self.q.q_values(feats, None)
+            elif c.exploration == "thompson":
+                q = draws[0]
+            elif c.exploration == "thompson_episode":
+                self._ensure_rows(n)
+                q = self.q.q_values(feats, {k: v[:n] for k, v in self._episode_noise.items()})
+            else:
+                q = draws.mean(0) + c.ucb_kappa * draws.std(0, unbiased=False)
+            actions = q.argmax(dim=1)
+            chosen = draws.gather(2, actions.view(1, n, 1).expand(c.n_draws, n, 1)).squeeze(2)
+            std = chosen.std(0, unbiased=False).cpu().numpy()
+        actions = actions.cpu().numpy()
+        eps = c.epsilon_floor if training else epsilon
+        if eps > 0:
+            explore = self.rng.random(n) < eps
+            actions[explore] = self.rng.integers(0, self.spec.n_actions, size=int(explore.sum()))
+        self._last_std = std
+        acc = self._sums["train" if training else "eval"]
+        acc[0] += float(std.sum())
+        acc[1] += n
+        self._std_scale = max(self._std_scale, float(std.max()))
+        return actions
+
+    def last_epistemic_std(self) -> np.ndarray:
+        """Per row of the last act(): std over dropout draws of the chosen action's Q."""
+        return self._last_std
+
+    def act_metrics(self) -> dict[str, float]:
+        out = {}
+        for kind, tag in (("train", "uncertainty/epistemic_std"), ("eval", "uncertainty/eval_epistemic_std")):
+            total, count = self._sums[kind]
+            if count:
+                out[tag] = total / count
+            self._sums[kind] = [0.0, 0]
+        return out
+
+    def schedule_metrics(self, step: int) -> dict[str, float]:
+        return {"charts/epsilon": self.cfg.epsilon_floor}
+
+    def annotate(self, frame: np.ndarray) -> np.ndarray:
+        """A bar (length: std relative to the largest seen so far) and the number, top left."""
+        from PIL import Image, ImageDraw
+
+        std = float(self._last_std[0]) if len(self._last_std) else 0.0
+        img = Image.fromarray(np.ascontiguousarray(frame))
+        draw = ImageDraw.Draw(img)
+        w = img.width
+        bar = int((w // 3) * (std / self._std_scale if self._std_scale > 0 else 0.0))
+        draw.rectangle([4, 4, 4 + w // 3, 12], outline=(255, 255, 255))
+        draw.rectangle([4, 4, 4 + bar, 12], fill=(255, 64, 64))
+        draw.text((8 + w // 3, 2), f"epistemic std {std:.3f}", fill=(255, 64, 64))
+        return np.asarray(img)
+
+    # -- learning -------------------------------------------------------------------------
+    def update(self, batch: Batch) -> dict[str, float]:
+        c = self.cfg
+        batch = batch.to(self.device)
+        noise = self.q.draw_noise(len(batch), self.device)
+        q = self.q(batch.obs, noise, relaxed=True)
+        q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            t_noise = noise if c.target_dropout == "shared" else None
+            next_online = self.q(batch.next_obs, t_noise) if c.double_dqn else None
+            target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs, t_noise), next_online)
+        loss, _ = td_loss(q_taken, target, c.loss, batch.weights)
+        weight_reg, drop_reg = self.q.regularisers(c.length_scale, max(self.n_data(), len(batch)), c.tau_precision)
+        total = loss + weight_reg + drop_reg
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if c.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self.q.parameters(), c.max_grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+        if self.updates % c.target_update_every_updates == 0:
+            self.sync_target()
+        metrics = {"losses/td_loss": loss.item(), "losses/weight_reg": weight_reg.item(),
+                   "losses/dropout_reg": drop_reg.item(), "values/q_mean": q_taken.mean().item()}
+        metrics.update({f"uncertainty/dropout_p/{k}": v for k, v in self.q.rates().items()})
+        return metrics
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "n_seen": self.n_seen}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.n_seen = int(state.get("n_seen", 0))

@@ -1,0 +1,174 @@
+"""bayes_dqn: Thompson draws, held episode masks, UCB, evaluation modes, checkpoints, encoders,
+and the CartPole learning test (acceptance: evaluated mean >= 475 within 100,000 steps)."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+import envs
+from agents import make_agent
+from envs.make import EnvSpec
+from howsure import config
+from howsure.errors import UserError
+from howsure.logger import read_scalars
+from replay.batch import Batch
+
+CARTPOLE = EnvSpec("CartPole-v1", spaces.Box(-np.inf, np.inf, (4,), np.float32), 2)
+
+
+def agent_for(*overrides, spec=CARTPOLE, seed=0):
+    torch.manual_seed(seed)
+    cfg = config.load(None, ["agent.name=bayes_dqn", "encoder.name=mlp", "encoder.mlp.hidden_sizes=[32]",
+                             "agent.head_hidden_sizes=[32]", *overrides])
+    return make_agent(cfg, spec)
+
+
+def observations(n=64, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, 4)).astype(np.float32)
+
+
+def test_thompson_draws_differ_and_their_mean_converges():
+    # dropout only before the output layer: E_mask[Q] is exactly the dropout-off network's Q
+    agent = agent_for("agent.dropout_p=[0,0.3]")
+    obs = torch.as_tensor(observations(8))
+    with torch.no_grad():
+        feats = agent.q.features(obs)
+        one, two = agent.q.draws(feats, 1)[0], agent.q.draws(feats, 1)[0]
+        assert not torch.allclose(one, two)
+        draws = agent.q.draws(feats, 5_000)
+        off = agent.q.q_values(feats, None)
+    err = (draws.mean(0) - off).abs()
+    bound = 4 * draws.std(0) / np.sqrt(5_000) + 1e-6
+    assert (err <= bound).all()
+    assert draws.std(0).min() > 0  # dropout on while acting: every Q is uncertain
+
+
+def uncertain_obs(agent, n_candidates=256):
+    """An observation on which Thompson draws disagree about the best action."""
+    obs = observations(n_candidates, seed=3)
+    with torch.no_grad():
+        best = agent.q.draws(agent.q.features(torch.as_tensor(obs)), 200).argmax(2).float().mean(0)
+    i = int(torch.argmin((best - 0.5).abs()))
+    assert 0.2 < best[i] < 0.8, "test setup: no observation with disputed greedy action"
+    return obs[i : i + 1]
+
+
+def test_thompson_changes_mask_every_step_but_episode_mode_holds_it():
+    agent = agent_for("agent.dropout_p=[0.5,0.5]", "agent.exploration=thompson")
+    obs = uncertain_obs(agent)
+    per_step = {int(agent.act(obs, 0)[0]) for _ in range(60)}
+    assert per_step == {0, 1}
+
+    agent = agent_for("agent.dropout_p=[0.5,0.5]", "agent.exploration=thompson_episode")
+    obs = uncertain_obs(agent)
+    seen_per_episode = []
+    for _ in range(30):
+        agent.begin_episode(np.array([0]))
+        held = {k: v.clone() for k, v in agent._episode_noise.items()}
+        seen_per_episode.append({int(agent.act(obs, 0)[0]) for _ in range(20)})
+        assert all(torch.equal(held[k], agent._episode_noise[k]) for k in held)
+    assert all(len(s) == 1 for s in seen_per_episode)  # one mask: one greedy action all episode
+    assert {next(iter(s)) for s in seen_per_episode} == {0, 1}  # a new mask for each episode
+
+
+def test_begin_episode_redraws_only_the_named_envs():
+    agent = agent_for("agent.exploration=thompson_episode")
+    agent.act(observations(3), 0)
+    before = {k: v.clone() for k, v in agent._episode_noise.items()}
+    agent.begin_episode(np.array([1]))
+    for k, v in agent._episode_noise.items():
+        assert torch.equal(v[[0, 2]], before[k][[0, 2]]) and not torch.equal(v[1], before[k][1])
+
+
+def test_ucb_with_zero_kappa_and_evaluation_act_on_the_mean():
+    agent = agent_for("agent.exploration=ucb", "agent.ucb_kappa=0", "agent.n_draws=4000",
+                      "agent.dropout_p=[0,0.3]")
+    obs = observations(32)
+    with torch.no_grad():
+        off = agent.q(torch.as_tensor(obs)).numpy()
+    clear = np.abs(off[:, 0] - off[:, 1]) > 0.05  # where the mean's argmax is not a coin flip
+    assert clear.sum() > 5
+    assert (agent.act(obs, 0)[clear] == off.argmax(1)[clear]).all()
+    assert (agent.act(obs, 0, epsilon=0.0)[clear] == off.argmax(1)[clear]).all()
+    std = agent.last_epistemic_std()
+    assert std.shape == (32,) and (std > 0).all()
+    metrics = agent.act_metrics()
+    assert metrics["uncertainty/epistemic_std"] > 0 and metrics["uncertainty/eval_epistemic_std"] > 0
+    assert agent.act_metrics() == {}  # reset after each read
+
+    deterministic = agent_for("agent.eval_dropout=false")
+    a1 = deterministic.act(obs, 0, epsilon=0.0)
+    assert all((deterministic.act(obs, 0, epsilon=0.0) == a1).all() for _ in range(5))
+
+
+def batch_of(obs, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    n = len(obs)
+    return Batch(torch.as_tensor(obs), torch.randint(0, 2, (n,), generator=g), torch.rand(n, generator=g),
+                 torch.as_tensor(obs) + 0.1, torch.full((n,), 0.99))
+
+
+def test_update_learns_rates_logs_them_and_checkpoints_round_trip():
+    agent = agent_for("agent.lr=0.01", "agent.prior_scale=1.0")
+    agent.updates_due(500)
+    p0 = agent.q.rates()
+    for i in range(20):
+        metrics = agent.update(batch_of(observations(32, seed=i)))
+    assert set(p0) == {"features", "hidden1"}
+    for name in p0:
+        assert f"uncertainty/dropout_p/{name}" in metrics
+        assert metrics[f"uncertainty/dropout_p/{name}"] != p0[name]  # learned
+    assert metrics["losses/dropout_reg"] < 0 and metrics["losses/weight_reg"] > 0
+    prior_before = [t.clone() for t in agent.q.prior_head.parameters()]
+    agent.update(batch_of(observations(32)))
+    assert all(torch.equal(a, b) for a, b in zip(prior_before, agent.q.prior_head.parameters()))
+
+    buf = io.BytesIO()
+    torch.save(agent.state_dict(), buf)
+    buf.seek(0)
+    clone = agent_for("agent.lr=0.01", "agent.prior_scale=1.0", seed=5)
+    clone.load_state_dict(torch.load(buf, weights_only=True))
+    assert clone.n_seen == 500 and clone.q.rates() == agent.q.rates()
+    obs = torch.as_tensor(observations(4))
+    assert torch.allclose(clone.q(obs), agent.q(obs))
+
+
+def test_bad_config_names_the_key():
+    with pytest.raises(UserError, match="dropout_p"):
+        agent_for("agent.dropout_p=[0.1]")
+    with pytest.raises(UserError, match="n_draws"):
+        agent_for("agent.n_draws=1")
+
+
+def test_composes_with_the_nature_cnn_and_annotates_frames():
+    spec = EnvSpec("ALE/Pong-v5", spaces.Box(0, 255, (4, 84, 84), np.uint8), 6)
+    cfg = config.load(None, ["agent.name=bayes_dqn", "encoder.name=nature_cnn", "agent.n_draws=3"])
+    agent = make_agent(cfg, spec)
+    obs = np.random.default_rng(0).integers(0, 255, (2, 4, 84, 84), dtype=np.uint8)
+    assert agent.act(obs, 0).shape == (2,)
+    agent.updates_due(100)
+    metrics = agent.update(Batch(torch.as_tensor(obs), torch.tensor([0, 5]), torch.zeros(2),
+                                 torch.as_tensor(obs), torch.ones(2)))
+    assert np.isfinite(metrics["losses/td_loss"])
+    frame = np.zeros((210, 160, 3), np.uint8)
+    drawn = agent.annotate(frame)
+    assert drawn.shape == frame.shape and drawn.any()
+
+
+@pytest.mark.slow
+def test_bayes_dqn_learns_cartpole(tmp_path, cli):
+    run = tmp_path / "run"
+    res = cli("train.py", "--config", "configs/bayes_dqn_cartpole.yaml", "--quiet", f"run_dir={run}",
+              "torch_threads=1")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best_eval_return"] >= 475 and summary["step"] <= 100_000
+    tags = read_scalars(run)
+    for tag in ("uncertainty/epistemic_std", "uncertainty/eval_epistemic_std",
+                "uncertainty/dropout_p/features", "uncertainty/dropout_p/hidden1"):
+        assert tag in tags and len(tags[tag]) > 0
+    assert all(v > 0 for _, v in tags["uncertainty/epistemic_std"][1:])
