@@ -92,6 +92,7 @@ def test_ring_overwrite_keeps_only_exact_transitions(pong_stream):
         stored = _stored(buffer)
         assert not stored - expected  # nothing stale or stitched across the ring's seam
         assert len(buffer) >= 2 * (150 - 4 - 2 * 3)  # a few slots per env lost to stack history / tails
+        assert len(buffer) == int(buffer.valid.sum())
     assert buffer.frames.nbytes < 300 * 1_500  # lz4: a Pong frame is a few hundred bytes
 
 
@@ -149,6 +150,24 @@ def test_nstep_returns_equal_hand_computed(kind):
     # stacks pad with the episode's first frame and never reach back into episode A
     second_of_b = [i for i in range(len(actions)) if int(obs[i, -1, 0, 0]) == 51][0]
     assert obs[second_of_b, :, 0, 0].tolist() == [50, 50, 50, 51]
+
+
+def test_prioritized_atari_replays_high_td_and_never_overwritten_slots():
+    buffer = AtariReplay(200, (4, 6, 6), np.uint8, 0.9, seed=0,
+                         priority=PrioritySettings(alpha=1.0, beta_start=0.5, beta_anneal_steps=0, eps=0.0))
+    _synthetic(buffer, 1, 150)
+    valid = buffer.valid_slots()
+    buffer.update_priorities(valid, np.full(len(valid), 0.01))
+    hot = valid[:5]
+    buffer.update_priorities(hot, np.full(5, 100.0))
+    batch = buffer.sample(64)
+    assert np.isin(batch.indices, hot).mean() > 0.9  # 500 of ~501.4 total priority
+    w = batch.weights.numpy()
+    assert np.allclose(w[np.isin(batch.indices, hot)], (100.0 / 0.01) ** -1.0)  # beta = 1 (no annealing)
+    _synthetic(buffer, 1, 190, seed=2)  # the ring turns over: old priorities must not leak
+    assert len(buffer) == int(buffer.valid.sum())
+    for _ in range(20):
+        assert buffer.valid[buffer.sample(32).indices].all()
 
 
 # ----------------------------------------------------------------------------- save / load
