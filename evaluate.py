@@ -84,6 +84,21 @@ def load_run(path: str, overrides: list[str] | None = None):
     return cfg, agent, meta
 
 
+def frame_annotator(agent) -> Callable[[np.ndarray], np.ndarray]:
+    """agent.annotate, then the `annotate_frame` hook of any module inside the agent's networks
+    (the detection encoder draws its boxes), so encoders draw whatever agent they sit in."""
+    hooks = [m.annotate_frame for net in agent.modules().values() for m in net.modules()
+             if callable(getattr(m, "annotate_frame", None))]
+
+    def annotate(frame: np.ndarray) -> np.ndarray:
+        frame = agent.annotate(frame)
+        for hook in hooks:
+            frame = hook(frame)
+        return frame
+
+    return annotate
+
+
 class VideoWriter:
     """One MP4 per episode of the full-colour screen (not the agent's 84x84 input)."""
 
@@ -148,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     render_mode = "human" if args.render else ("rgb_array" if args.video else None)
     single = args.render or args.video
     eval_envs = make_eval_envs(cfg, num_envs=1 if single else None, render_mode=render_mode)
-    writer = VideoWriter(Path(args.video), video_fps(cfg), agent.annotate) if args.video else None
+    writer = VideoWriter(Path(args.video), video_fps(cfg), frame_annotator(agent)) if args.video else None
     try:
         results = evaluate_agent(agent, eval_envs, episodes, epsilon, seed=args.seed,
                                  step=int(meta.get("step", 0)), gamma=cfg.agent.gamma, on_frame=writer)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from encoders.detection.encoder import DetectionConfig, DetectionEncoder
 from encoders.lstm import LSTMConfig, LSTMEncoder
 from encoders.mlp import MLPConfig, MLPEncoder
 from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
@@ -26,6 +27,7 @@ ENCODERS: Registry[EncoderEntry] = Registry("encoder")
 ENCODERS.register("mlp")(EncoderEntry(MLPConfig, MLPEncoder))
 ENCODERS.register("nature_cnn")(EncoderEntry(NatureCNNConfig, NatureCNNEncoder))
 ENCODERS.register("lstm")(EncoderEntry(LSTMConfig, LSTMEncoder))
+ENCODERS.register("detection")(EncoderEntry(DetectionConfig, DetectionEncoder))
 
 
 def encoder_config_class() -> type:

@@ -1,0 +1,106 @@
+"""Issue 6, acceptance 3: DQN on Pong seeing objects (the detection encoder) vs seeing pixels (the
+Nature CNN), the same DQN settings (configs/dqn_pong_detection.yaml) and the same number of agent
+steps; reports the steps each needed to reach an evaluated mean return of 0 and of +15, and
+plots both learning curves.
+
+Meant for about an hour of CPU per agent (not run in CI; too long for the sessions so far):
+
+    nice -n 10 python benchmarks/detection_vs_pixels.py --steps 300000 \
+        --json benchmarks/results/detection_vs_pixels.json --png benchmarks/results/detection_vs_pixels.png
+
+Runs one agent after the other (never two long processes at once). --resume-dir keeps the runs, so a
+stopped benchmark continues (train.py --resume) instead of starting again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+AGENTS = {"objects": ["encoder.name=detection"], "pixels": ["encoder.name=nature_cnn"]}
+TARGETS = (0.0, 15.0)
+
+
+def steps_to(curve: list[tuple[int, float]], target: float) -> int | None:
+    """First evaluation step whose mean return reaches target; None if none did."""
+    return next((s for s, v in curve if v >= target), None)
+
+
+def run(name: str, args) -> dict:
+    run_dir = Path(args.runs) / name
+    overrides = [f"total_steps={args.steps}", f"seed={args.seed}", f"eval.every_steps={args.eval_every}",
+                 f"eval.episodes={args.eval_episodes}", f"eval.num_envs={args.eval_episodes}",
+                 f"torch_threads={args.threads}", "log.quiet=true", *AGENTS[name], *args.set]
+    final = run_dir / "checkpoints" / "final.pt"
+    if not final.is_file():
+        if (run_dir / "checkpoints" / "latest.pt").is_file():
+            cmd = [sys.executable, str(ROOT / "train.py"), "--resume", str(run_dir)]
+        else:
+            cmd = [sys.executable, str(ROOT / "train.py"), "--config", str(ROOT / args.config),
+                   f"run_dir={run_dir}", "--overwrite", *overrides]
+        print(" ".join(cmd), file=sys.stderr, flush=True)
+        subprocess.run(cmd, check=True, cwd=ROOT)
+    from howsure.logger import read_scalars
+
+    scalars = read_scalars(run_dir)
+    curve = [(int(s), float(v)) for s, v in scalars.get("eval/episodic_return", [])]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return {"eval_curve": curve, "wall_seconds": summary["wall_seconds"],
+            **{f"steps_to_{int(t)}": steps_to(curve, t) for t in TARGETS}}
+
+
+def plot(results: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, r in results.items():
+        if r["eval_curve"]:
+            s, v = zip(*r["eval_curve"])
+            ax.plot(s, v, marker="o", label=name)
+    for t in TARGETS:
+        ax.axhline(t, color="grey", lw=0.5, ls="--")
+    ax.set_xlabel("agent steps")
+    ax.set_ylabel("evaluated mean return")
+    ax.set_title("DQN on Pong: object list (detection encoder) vs pixels (Nature CNN)")
+    ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=300_000, help="agent steps per agent")
+    p.add_argument("--config", default="configs/dqn_pong_detection.yaml")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=25_000, help="agent steps between evaluations")
+    p.add_argument("--eval-episodes", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", default="runs/detection_vs_pixels", help="run directories (kept for --resume)")
+    p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS))
+    p.add_argument("--set", nargs="*", default=[], metavar="key=value", help="extra overrides for both agents")
+    p.add_argument("--json")
+    p.add_argument("--png")
+    args = p.parse_args(argv)
+    results = {name: run(name, args) for name in args.agents}
+    text = json.dumps({"steps": args.steps, "seed": args.seed, **results}, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text)
+    if args.png:
+        plot(results, args.png)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
