@@ -60,7 +60,8 @@ class AtariReplay:
         self.action_dtype = np.dtype(np.uint8 if n_actions <= 256 else np.int64)
         planned = self.planned_bytes(capacity, obs_shape, priority is not None, compress, n_actions)
         check_fits(planned, f"an Atari replay of {capacity:,} frames"
-                   + (" (lz4, assuming 2x compression)" if compress else ""))
+                   + (" (lz4, assuming 2x compression)" if compress else ""),
+                   fix="lower replay.capacity_steps" + ("" if compress else " or set replay.compress=true"))
         self.frames = FrameStore(capacity, self.frame_shape, compress)
         self.actions = np.zeros(capacity, dtype=self.action_dtype)
         self.returns = np.zeros(capacity, dtype=np.float32)  # n-step discounted reward sums

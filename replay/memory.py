@@ -17,10 +17,12 @@ def available_bytes() -> int:
     return 8 * 2**30
 
 
-def check_fits(nbytes: int, what: str, fraction: float = 0.9) -> None:
+DEFAULT_FIX = "lower replay.capacity_steps (or use the frame-deduplicating replay.kind=atari)"
+
+
+def check_fits(nbytes: int, what: str, fraction: float = 0.9, fix: str = DEFAULT_FIX) -> None:
     free = available_bytes()
     if nbytes > fraction * free:
         raise UserError(
-            f"{what} needs {nbytes / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB of RAM is "
-            "available; lower replay.capacity_steps (or use the frame-deduplicating Atari replay)"
+            f"{what} needs {nbytes / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB of RAM is available; {fix}"
         )
