@@ -65,6 +65,9 @@ def actor_epsilons(cfg: config.Config) -> list[float | None]:
 def connect(address: str) -> bool:
     """Join the cluster at `address` / $RAY_ADDRESS, else start a local Ray on this machine's
     cores. Returns True when this call started Ray (so the caller shuts it down)."""
+    # Read when ray is imported: no usage reporting, and every worker line shown, not "repeated 3x".
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
 
     if ray.is_initialized():
@@ -75,8 +78,6 @@ def connect(address: str) -> bool:
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}}
     quiet = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=True,
                  configure_logging=True, runtime_env=runtime_env)
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # each seed's eval lines, not "repeated 3x"
     try:
         if address:
             ray.init(address=address, **quiet)

@@ -13,6 +13,7 @@ import pytest
 from howsure.errors import UserError
 from howsure.logger import Logger, read_scalars
 from howsure.plot import aggregate, bootstrap_ci, find_runs, iqm, on_grid, smooth
+from howsure.plot import main as plot_main
 from howsure.sweep import parse_seeds
 from tests.conftest import ROOT, run_cli
 
@@ -66,11 +67,10 @@ def fake_sweep(root, finals):
         log.close()
 
 
-def test_plot_cli_reads_event_files_and_writes_png(tmp_path):
+def test_plot_reads_event_files_and_writes_png(tmp_path):
     fake_sweep(tmp_path, [100.0, 200.0, 300.0, 400.0])
     assert len(find_runs(tmp_path)) == 4
-    res = run_cli("howsure/plot.py", str(tmp_path), "--reps", "200")
-    assert res.returncode == 0, res.stderr
+    assert plot_main([str(tmp_path), "--reps", "200"]) == 0  # in-process: the CLI smoke run is below
     png = tmp_path / "curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (curve,) = json.loads((tmp_path / "curves.json").read_text())
@@ -81,9 +81,10 @@ def test_plot_cli_reads_event_files_and_writes_png(tmp_path):
     assert curve["ci_low"][-1] >= 100.0 and curve["ci_high"][-1] <= 400.0
 
 
-def test_plot_of_an_empty_folder_is_a_user_error(tmp_path):
-    res = run_cli("howsure/plot.py", str(tmp_path))
-    assert res.returncode == 2 and "no TensorBoard event files" in res.stderr
+def test_plot_of_an_empty_folder_is_a_user_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        plot_main([str(tmp_path)])
+    assert exit_.value.code == 2 and "no TensorBoard event files" in capsys.readouterr().err
     assert aggregate([], "eval/episodic_return") is None
 
 
