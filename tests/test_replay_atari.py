@@ -69,12 +69,26 @@ def _fill(buffer, steps) -> None:
         buffer.add(obs, actions, rewards, next_obs, terminated, dones)
 
 
-def test_stacks_rebuilt_from_frames_equal_pong_observations(pong_stream):
+def _nstep_reference(steps, env: int, n_step: int, gamma: float) -> Counter:
+    """n-step transitions of one env, straight from the definition (windows still open are left out)."""
+    out = Counter()
+    for i, (obs, actions, *_rest) in enumerate(steps):
+        ret = 0.0
+        for k, (_, _, rewards, next_obs, terminated, dones) in enumerate(steps[i:], start=1):
+            ret += gamma ** (k - 1) * float(rewards[env])
+            if terminated[env] or dones[env] or k == n_step:
+                discount = 0.0 if terminated[env] else gamma ** k
+                out[_key(obs[env], actions[env], ret, next_obs[env], discount)] += 1
+                break
+    return out
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_stacks_rebuilt_from_frames_equal_pong_observations(pong_stream, n_step):
     gamma = 0.99
-    buffer = AtariReplay(4_000, (4, 84, 84), np.uint8, gamma)
+    buffer = AtariReplay(4_000, (4, 84, 84), np.uint8, gamma, n_step=n_step)
     _fill(buffer, pong_stream)
-    expected = Counter(_key(o[e], a[e], r[e], n[e], 0.0 if t[e] else gamma)
-                       for o, a, r, n, t, _ in pong_stream for e in range(2))
+    expected = _nstep_reference(pong_stream, 0, n_step, gamma) + _nstep_reference(pong_stream, 1, n_step, gamma)
     assert sum(d[0] for *_, d in pong_stream) >= 3  # episode ends of env 0 ...
     assert sum(t[~d].sum() for *_, t, d in pong_stream) >= 1  # ... and terminal steps inside episodes
     assert _stored(buffer) == expected  # every transition, exactly once, stacks and all
