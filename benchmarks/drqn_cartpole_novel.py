@@ -44,7 +44,8 @@ def run(encoder: str, seed: int, steps: int, extra: list[str]) -> dict:
     reached = next((s for s, r in evals if r >= 475), None)
     return {"encoder": encoder, "seed": seed, "max_steps": steps, "overrides": extra,
             "steps_to_475": reached, "best_eval_return": summary["best_eval_return"],
-            "steps_run": summary["step"], "wall_seconds": round(wall, 1), "evals": evals}
+            "steps_run": summary["step"], "interrupted": summary["interrupted"],
+            "wall_seconds": round(wall, 1), "evals": evals}
 
 
 def _evals(run_dir: Path) -> list[list[float]]:
