@@ -31,8 +31,12 @@ def make_eval_envs(cfg: config.Config, num_envs: int | None = None, render_mode:
 
 
 def evaluate_agent(agent, eval_envs, episodes: int, epsilon: float, *, seed: int, step: int,
-                   gamma: float, on_frame: Callable[[int, np.ndarray], None] | None = None) -> list[Episode]:
+                   gamma: float, on_frame: Callable[[int, np.ndarray], None] | None = None,
+                   uncertainty: list[float] | None = None) -> list[Episode]:
     """Play `episodes` full episodes, each env one episode per round; returns them in order.
+
+    uncertainty: a list that receives, in the same order, each episode's mean epistemic std
+    (agent.last_epistemic_std() after every act; bayes_dqn reports it).
 
     Every env starts each round from reset, so no episode is cut short or favoured for being short.
     on_frame(episode_index, rgb) receives env 0's screen after reset and after every step.
@@ -47,10 +51,13 @@ def evaluate_agent(agent, eval_envs, episodes: int, epsilon: float, *, seed: int
         tracker = EpisodeTracker(k, gamma)
         active = np.arange(k) < want
         finished: list[Episode] = []
+        std_sums = np.zeros(k)
         if on_frame:
             on_frame(len(results), eval_envs.render()[0])
         while active.any():
             actions = agent.act(obs, step, epsilon=epsilon)
+            if uncertainty is not None:
+                std_sums += np.where(active, agent.last_epistemic_std(), 0.0)
             obs, rewards, terminated, truncated, _ = eval_envs.step(actions)
             if on_frame and active[0]:
                 on_frame(len(results), eval_envs.render()[0])
@@ -58,6 +65,8 @@ def evaluate_agent(agent, eval_envs, episodes: int, epsilon: float, *, seed: int
             finished += tracker.step(np.where(active, rewards, 0.0), done)
             active &= ~done
         results += sorted(finished, key=lambda e: e.env_index)
+        if uncertainty is not None:
+            uncertainty += [float(std_sums[e.env_index] / e.length) for e in sorted(finished, key=lambda e: e.env_index)]
         rnd += 1
     return results
 
@@ -144,6 +153,8 @@ def parse_args(argv):
     p.add_argument("--json", metavar="OUT.json", help="write the results as JSON")
     p.add_argument("--video", metavar="DIR", help="write one MP4 per episode of the colour screen")
     p.add_argument("--render", action="store_true", help="show the game in a live window")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="print and save each episode's mean epistemic std (agents that report it, e.g. bayes_dqn)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. env.sticky_action_prob=0")
     return p.parse_intermixed_args(argv)
 
@@ -157,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--render needs a display and none is set (DISPLAY is empty); "
                         "use --video DIR to get MP4 files instead")
     cfg, agent, meta = load_run(args.path, args.overrides)
+    if args.uncertainty and not hasattr(agent, "last_epistemic_std"):
+        raise UserError(f"--uncertainty: agent {cfg.agent.name!r} reports no epistemic uncertainty (bayes_dqn does)")
+    uncertainty: list[float] | None = [] if args.uncertainty else None
     episodes = args.episodes or cfg.eval.episodes
     epsilon = cfg.eval.epsilon if args.epsilon is None else args.epsilon
     seeding.seed_everything(args.seed)
@@ -166,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     writer = VideoWriter(Path(args.video), video_fps(cfg), frame_annotator(agent)) if args.video else None
     try:
         results = evaluate_agent(agent, eval_envs, episodes, epsilon, seed=args.seed,
-                                 step=int(meta.get("step", 0)), gamma=cfg.agent.gamma, on_frame=writer)
+                                 step=int(meta.get("step", 0)), gamma=cfg.agent.gamma, on_frame=writer,
+                                 uncertainty=uncertainty)
     finally:
         if writer:
             writer.close()
@@ -174,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     returns = [e.episodic_return for e in results]
     how = protocol(cfg.env) if is_atari(cfg.env.id) else f"max_episode_steps={cfg.env.max_episode_steps or 'env default'}"
     for i, e in enumerate(results):
-        print(f"episode {i:3d}: return {e.episodic_return:9.2f}  discounted {e.discounted_return:9.3f}  length {e.length}")
+        print(f"episode {i:3d}: return {e.episodic_return:9.2f}  discounted {e.discounted_return:9.3f}  length {e.length}"
+              + (f"  epistemic std {uncertainty[i]:.4f}" if uncertainty is not None else ""))
     print(f"{cfg.agent.name} on {cfg.env.id}, {episodes} episodes, epsilon={epsilon}: mean {np.mean(returns):.2f} "
           f"std {np.std(returns):.2f} min {np.min(returns):.2f} max {np.max(returns):.2f}")
     print(f"protocol: {how}")
@@ -187,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                "min_return": float(np.min(returns)), "max_return": float(np.max(returns)),
                "discounted_returns": [e.discounted_return for e in results],
                "lengths": [e.length for e in results]}
+        if uncertainty is not None:
+            out["uncertainty"] = uncertainty  # per episode: mean epistemic std of the chosen action's Q
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
