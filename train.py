@@ -234,6 +234,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar (same as log.quiet=true)")
+    p.add_argument("--seeds", metavar="0,1,2", help="a seed sweep: one run per seed under one folder "
+                   "(howsure/sweep.py); plot it with python -m howsure.plot SWEEP_DIR")
+    p.add_argument("--sweep-backend", choices=["auto", "ray", "serial"], default="auto",
+                   help="seeds in parallel as Ray tasks, or one after another (auto: Ray if installed)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. agent.lr=1e-4")
     args = p.parse_intermixed_args(argv)
     if not args.config and not args.resume:
@@ -245,6 +249,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = args.overrides + (["log.quiet=true"] if args.quiet else [])
+    if args.seeds:
+        from howsure.sweep import parse_seeds, run_sweep
+
+        if args.resume or not args.config:
+            raise UserError("--seeds starts new runs: pass --config, not --resume")
+        run_sweep(args.config, parse_seeds(args.seeds), overrides, overwrite=args.overwrite,
+                  backend=args.sweep_backend)
+        return 0
     if args.resume:
         cfg, resume = load_resume(Path(args.resume), overrides)
         run_dir = Path(cfg.run_dir)
@@ -254,7 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg, run_dir = prepare_run_dir(cfg, args.overwrite)
         resume = None
     (run_dir / "config.yaml").write_text(config.to_yaml(cfg))
-    summary = train(cfg, run_dir, resume)
+    runner = train
+    if cfg.distributed.actors > 0:  # Ray is imported only on this path
+        from howsure.distributed import train_distributed as runner
+    summary = runner(cfg, run_dir, resume)
     if summary["interrupted"]:
         print(f"\ninterrupted at step {summary['step']:,}; checkpoint saved. Continue with:\n"
               f"  python train.py --resume {run_dir}")

@@ -54,6 +54,21 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class DistributedConfig:
+    """Ape-X style acting on Ray (Horgan et al., arXiv:1803.00933); howsure/distributed.py."""
+
+    actors: int = 0  # Ray actors stepping envs; 0: single process, Ray is not imported
+    address: str = ""  # Ray cluster to join ("auto", "ray://host:10001"); empty: $RAY_ADDRESS, else a local Ray
+    chunk_steps: int = 64  # agent steps an actor sends at once, summed over its envs
+    weights_every_updates: int = 50  # gradient updates between weight broadcasts to the actors
+    exploration: Literal["auto", "ape_x_epsilon", "agent"] = "auto"  # auto: ape_x_epsilon for dqn
+    epsilon: float = 0.4  # Ape-X: actor i of N explores with epsilon ** (1 + i / (N - 1) * alpha)
+    alpha: float = 7.0
+    cpus_per_actor: float = 1.0  # Ray CPUs reserved per actor (0.5 packs two actors on a core)
+    max_actor_restarts: int = 20  # actors re-created after a crash before the run gives up
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = 0
     total_steps: int = 100_000  # agent steps, summed over parallel envs
@@ -68,6 +83,7 @@ class Config:
     replay: Any = None  # one sub-section per registered replay kind, plus `kind`
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 # --------------------------------------------------------------------------- type checking
