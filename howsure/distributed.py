@@ -78,15 +78,29 @@ def connect(address: str) -> bool:
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}}
     quiet = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=True,
                  configure_logging=True, runtime_env=runtime_env)
+    if address and address != "auto" and not address.startswith("ray://"):
+        _check_reachable(address)  # Ray itself retries an unreachable GCS for minutes
     try:
         if address:
             ray.init(address=address, **quiet)
         else:
             ray.init(num_cpus=os.cpu_count(), **quiet)
     except ConnectionError as err:
-        raise UserError(f"cannot reach the Ray cluster at {address!r} ({err}); start it with "
-                        "`ray start --head` or leave distributed.address empty for a local Ray") from None
+        raise UserError(f"cannot join the Ray cluster at {address!r} ({err}); a head started by `ray start "
+                        "--head` uses token authentication: export RAY_AUTH_MODE=token here and copy the "
+                        "head's ~/.ray/auth_token, or leave distributed.address empty for a local Ray") from None
     return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or address, int(port or 6379)), timeout=timeout_s).close()
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot reach the Ray head at {address!r} ({err}); start it there with "
+                        "`ray start --head --port=6379`, or leave distributed.address empty") from None
 
 
 def publish_weights(agent) -> dict[str, dict[str, torch.Tensor]]:
