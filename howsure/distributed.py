@@ -84,7 +84,8 @@ def connect(address: str) -> bool:
         if address:
             ray.init(address=address, **quiet)
         else:
-            ray.init(num_cpus=os.cpu_count(), **quiet)
+            # "local": a new Ray of our own, never a stale or someone else's `ray start` cluster
+            ray.init(address="local", num_cpus=os.cpu_count(), **quiet)
     except ConnectionError as err:
         raise UserError(f"cannot join the Ray cluster at {address!r} ({err}); a head started by `ray start "
                         "--head` uses token authentication: export RAY_AUTH_MODE=token here and copy the "
