@@ -47,14 +47,20 @@ needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
 
 @pytest.fixture(scope="module")
 def ray_session():
+    """One local Ray for the module, as howsure.distributed.connect starts it, plus a hook that
+    registers the flaky test env in every worker process."""
+    import logging
+
     import ray
 
-    from howsure.distributed import connect
+    from tests import flaky_env
 
-    started = connect("")
+    flaky_env.register()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+             runtime_env={"env_vars": {"PYTHONPATH": ROOT},
+                          "worker_process_setup_hook": "tests.flaky_env.register"})
     yield
-    if started:
-        ray.shutdown()
+    ray.shutdown()
 
 
 def cartpole(run_dir, **over) -> config.Config:
@@ -101,7 +107,7 @@ def test_two_actors_fill_the_replay_and_act_with_fresh_weights(ray_session, tmp_
 
 
 @needs_ray
-def test_a_killed_actor_is_recreated_and_training_completes(ray_session, tmp_path):
+def test_a_killed_or_crashing_actor_is_recreated_and_training_completes(ray_session, tmp_path):
     import ray
 
     from howsure.distributed import train_distributed
@@ -120,10 +126,16 @@ def test_a_killed_actor_is_recreated_and_training_completes(ray_session, tmp_pat
             if pool.restarts:
                 killed["new_pid"] = ray.get(pool.handles[0].ping.remote())
 
-    summary = train_distributed(cartpole(tmp_path, total_steps=2000), tmp_path, on_chunk=kill_once)
+    # besides the kill, the first env to reach its 600th step raises (an exception inside an env)
+    flag = tmp_path / "env-crashed"
+    cfg = cartpole(tmp_path, total_steps=2000, **{"env.id": "howsure-test/FlakyCartPole-v0",
+                                                  "env.kwargs.crash_flag": str(flag),
+                                                  "env.kwargs.crash_at_step": 600})
+    summary = train_distributed(cfg, tmp_path, on_chunk=kill_once)
     assert killed, "the test never killed an actor"
+    assert flag.exists(), "the env never raised"
     assert summary["step"] >= 2000 and not summary["interrupted"]
-    assert summary["actor_restarts"] >= 1
+    assert summary["actor_restarts"] >= 2  # the killed process and the env exception
     assert killed.get("new_pid") not in (None, killed["pid"]), killed
     # nothing that was in the replay was lost (capacity is far above the run length)
     assert summary["replay_size"] == summary["step"] >= killed["replay"]
