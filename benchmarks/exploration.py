@@ -79,7 +79,40 @@ def solve_episode(good: list[bool]) -> int | None:
     return int(hit[0]) + 1 if len(hit) else None
 
 
-def run_cell(cfg: config.Config, budget_episodes: int, good_above: float) -> dict:
+def posterior_samples(agent, obs: torch.Tensor, n_draws: int = 20) -> torch.Tensor | None:
+    """Q under the agent's posterior draws, (n, B, A): boot_dqn's heads, bayes_dqn's dropout masks."""
+    with torch.no_grad():
+        if hasattr(agent.q, "draws"):  # bayes_dqn (agents/bayes_network.py)
+            return agent.q.draws(agent.q.features(obs), n_draws)
+        q = agent.q(obs)
+        return q.transpose(0, 1) if q.dim() == 3 else None  # boot_dqn: (B, K, A) -> (K, B, A)
+
+
+def probe_deep_sea(agent, size: int, visited: np.ndarray) -> dict | None:
+    """How sure the agent is on the states it has seen and on those it has not (deep_sea only).
+
+    std: spread of Q over posterior draws; flip: chance that a draw's greedy action differs from
+    the mean's, which is what drives Thompson-style exploration.
+    """
+    rows, cols = np.nonzero(np.tril(np.ones((size, size), bool)))  # reachable cells: column <= row
+    obs = np.zeros((len(rows), size * size), np.float32)
+    obs[np.arange(len(rows)), rows * size + cols] = 1.0
+    q = posterior_samples(agent, torch.from_numpy(obs))
+    if q is None:
+        return None
+    std = q.std(dim=0).mean(dim=1).numpy()
+    flip = (q.argmax(dim=2) != q.mean(dim=0).argmax(dim=1)).float().mean(dim=0).numpy()
+    seen = visited[rows, cols]
+    out = {"visited_states": int(seen.sum())}
+    for name, part in (("seen", seen), ("unseen", ~seen)):
+        out[f"std_{name}"] = round(float(std[part].mean()), 5) if part.any() else None
+        out[f"flip_{name}"] = round(float(flip[part].mean()), 4) if part.any() else None
+    if hasattr(agent.q, "rates"):
+        out["dropout_p"] = {k: round(v, 4) for k, v in agent.q.rates().items()}
+    return out
+
+
+def run_cell(cfg: config.Config, budget_episodes: int, good_above: float, probe_every: int = 0) -> dict:
     """Train until solved or out of budget; returns the cell's row (episodes are 1-based)."""
     seeding.seed_everything(cfg.seed)
     stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs))
@@ -91,6 +124,9 @@ def run_cell(cfg: config.Config, budget_episodes: int, good_above: float) -> dic
     agent.begin_episode(np.arange(cfg.env.num_envs))
     good: list[bool] = []
     uncertainty: list[list[float]] = []  # [episode, mean epistemic std since the last point]
+    probes: list[dict] = []
+    size = int(np.sqrt(spec.obs_shape[0])) if cfg.env.id.startswith("bsuite/deep_sea/") else 0
+    visited = np.zeros((size, size), bool)
     step, solved, t0 = 0, None, time.perf_counter()
     while solved is None and len(good) < budget_episodes:
         actions = agent.act(obs, step)
@@ -98,8 +134,15 @@ def run_cell(cfg: config.Config, budget_episodes: int, good_above: float) -> dic
         step += cfg.env.num_envs
         rewards, terminated = agent.learner_transition(st.rewards, st.terminated, st.lives_lost)
         buffer.add(obs, actions, rewards, st.next_obs, terminated, st.dones)
+        if probe_every and size:
+            cells = np.argmax(obs.reshape(len(obs), -1), axis=1)
+            visited[cells // size, cells % size] = True
         for ep in tracker.step(st.rewards, st.dones):
             good.append(ep.episodic_return > good_above)
+            if probe_every and size and (len(good) == 1 or len(good) % probe_every == 0):
+                row = probe_deep_sea(agent, size, visited)
+                if row is not None:
+                    probes.append({"episode": len(good), **row})
             if good[-1] and solve_episode(good) is not None:
                 solved = solve_episode(good)
             if len(good) % 50 == 0:
@@ -118,7 +161,7 @@ def run_cell(cfg: config.Config, budget_episodes: int, good_above: float) -> dic
     return {"solved": solved is not None, "solve_episode": solved, "first_success_episode": first,
             "episodes": len(good), "good_episodes": int(sum(good)), "steps": step,
             "budget_episodes": budget_episodes, "wall_seconds": round(time.perf_counter() - t0, 1),
-            "uncertainty": uncertainty}
+            "uncertainty": uncertainty, **({"probes": probes} if probes else {})}
 
 
 def cell_config(label: str, task: str, size: int, seed: int, extra: list[str]) -> tuple[config.Config, float]:
@@ -183,8 +226,9 @@ def plot(table: dict, task: str, path: Path) -> None:
         xs = np.arange(10, 51)
         ax.plot(xs, 2.0 ** xs, "k--", alpha=0.4, label="2^N (dithering)")
     ax.set_yscale("log")
-    top = max(max(r["budget_episodes"] for r in rows) * 2, 100)
+    top = max(max(r["budget_episodes"] for r in rows) * 3, 2_000)  # 2^10 stays in view
     ax.set_ylim(1, top)
+    ax.set_xlim(min(r["size"] for r in rows) - 2, max(max(r["size"] for r in rows), 20) + 2)
     ax.set_xlabel("deep_sea size N" if task == "deep_sea" else "chain length L")
     ax.set_ylabel("episodes until < 90% bad episodes")
     ax.set_title(f"{task}: o solved, x not solved within the budget (plotted at episodes run)")
@@ -208,6 +252,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/exploration.json"))
     p.add_argument("--png", default="", help="default: next to --out, <task>.png")
     p.add_argument("--force", action="store_true", help="rerun cells already in the JSON")
+    p.add_argument("--probe-every", type=int, default=0, metavar="EPISODES",
+                   help="deep_sea: record posterior spread on seen/unseen states every this many episodes")
     p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     p.add_argument("--set", nargs="*", default=[], metavar="key=value",
                    help="extra config overrides for every cell (for example agent.lr=5e-4)")
@@ -227,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"agent {AGENT_PRESETS[label][2]!r} is not registered yet; drop {label!r} from --agents")
     out = Path(args.out)
     table = load_table(out)
+    png = Path(args.png) if args.png else out.with_name(f"{out.stem}_{args.task}.png")
     for size in args.sizes:
         for label in args.agents:
             for seed in args.seeds:
@@ -237,17 +284,17 @@ def main(argv: list[str] | None = None) -> int:
                 budget = args.budget_episodes or default_budget(args.task, size)
                 episode_steps = size if args.task == "deep_sea" else CHAIN_HORIZON_PER_LENGTH * size
                 cfg = replace(cfg, total_steps=budget * episode_steps)
-                row = run_cell(cfg, budget, good_above)
+                row = run_cell(cfg, budget, good_above, args.probe_every)
                 row.update(task=args.task, agent=label, size=size, seed=seed, overrides=args.set)
                 table["cells"][key] = row
                 table["summary"] = summarize(table)
                 save_table(out, table)
+                plot(table, args.task, png)  # after every cell, so a cut-off run still has its figure
                 print(json.dumps({k: row[k] for k in ("task", "agent", "size", "seed", "solved", "solve_episode",
                                                       "first_success_episode", "episodes", "wall_seconds")}),
                       flush=True)
     table["summary"] = summarize(table)
     save_table(out, table)
-    png = Path(args.png) if args.png else out.with_name(f"{out.stem}_{args.task}.png")
     plot(table, args.task, png)
     print(json.dumps({"summary": table["summary"], "json": str(out), "png": str(png)}, indent=1))
     return 0
