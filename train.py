@@ -75,7 +75,8 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
         if buffer is not None and (run_dir / "replay").is_dir():
             buffer.load(run_dir / "replay")
 
-    logger = Logger(run_dir, purge_step=step if resume is not None else None)
+    # Events at the checkpoint's step were written before it was saved; anything later is dropped.
+    logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
     if resume is None:
         logger.text("config", "```\n" + config.to_yaml(cfg) + "```")
     n = cfg.env.num_envs

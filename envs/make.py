@@ -19,6 +19,7 @@ class EnvFamily:
     name: str
     matches: Callable[[str], bool]
     make: Callable[..., gym.Env]  # (env_cfg, render_mode) -> gym.Env
+    check: Callable[[str], None] | None = None  # raises UserError for an unknown id; None: gym.registry
 
 
 # Checked in order; the plain gymnasium family is the fallback and goes last.
@@ -45,7 +46,10 @@ def family_of(env_id: str) -> EnvFamily:
 
 
 def check_id(env_id: str) -> None:
-    if family_of(env_id).name == "gymnasium" and env_id not in gym.registry:
+    family = family_of(env_id)
+    if family.check is not None:
+        family.check(env_id)
+    elif env_id not in gym.registry:
         raise UserError(f"unknown env id {env_id!r}{suggest(env_id, list(gym.registry))}")
 
 
@@ -56,7 +60,7 @@ def make_env(cfg, render_mode: str | None = None) -> gym.Env:
         env = family_of(cfg.id).make(cfg, render_mode=render_mode)
     except gym.error.DependencyNotInstalled as err:
         raise UserError(f"env {cfg.id!r} needs an optional dependency: {str(err).splitlines()[0]}") from None
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, gym.error.Error) as err:
         raise UserError(f"env {cfg.id!r} rejected its settings ({str(err).splitlines()[0]}); check env.kwargs") from None
     check_spaces(cfg.id, env.action_space, env.observation_space)
     return env

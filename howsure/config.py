@@ -187,7 +187,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise TypeError(f"config field {key!r} has an unsupported type {tp!r}")
 
 
-def build(cls: type, raw: Any, prefix: str = "") -> Any:
+def build(cls: type, raw: Any, prefix: str = "", owner: str = "") -> Any:
     """Build dataclass `cls` from a plain dict, naming the offending key on any error."""
     if raw is None:
         raw = {}
@@ -200,7 +200,7 @@ def build(cls: type, raw: Any, prefix: str = "") -> Any:
     for key in raw:
         if key not in names:
             raise UserError(
-                f"unknown config key {prefix + str(key)!r}"
+                f"unknown config key {prefix + str(key)!r}{owner}"
                 + suggest(prefix + str(key), [prefix + n for n in names])
             )
     kwargs = {}
@@ -284,7 +284,7 @@ def from_dict(raw: dict) -> Config:
     top = build(Config, {k: v for k, v in raw.items() if k not in ("agent", "encoder", "replay")})
     cfg = dataclasses.replace(
         top,
-        agent=build(agent_cls, agent_raw, "agent."),
+        agent=build(agent_cls, agent_raw, "agent.", owner=f" for agent {agent_name!r}"),
         encoder=build(encoders.encoder_config_class(), raw.get("encoder"), "encoder."),
         replay=build(replay.replay_config_class(), raw.get("replay"), "replay."),
     )
