@@ -172,3 +172,13 @@ def test_bayes_dqn_learns_cartpole(tmp_path, cli):
                 "uncertainty/dropout_p/features", "uncertainty/dropout_p/hidden1"):
         assert tag in tags and len(tags[tag]) > 0
     assert all(v > 0 for _, v in tags["uncertainty/epistemic_std"][1:])
+
+
+def test_ood_auroc_hand_values():
+    from benchmarks.ood import auroc
+
+    assert auroc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 1.0  # every OOD score higher
+    assert auroc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 0.0
+    assert auroc(np.array([1.0, 1.0]), np.array([1.0, 1.0])) == 0.5  # ties count one half
+    # pairs (out, in): (2,1) win, (2,3) loss, (4,1) win, (4,3) win -> 3/4
+    assert auroc(np.array([1.0, 3.0]), np.array([2.0, 4.0])) == 0.75
