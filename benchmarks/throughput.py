@@ -1,0 +1,141 @@
+"""Training speed on Pong: howsure's DQN loop vs stable-baselines3's DQN, and the hardware limits.
+
+Same Nature-DQN hyperparameters for both (Nature CNN, batch 32, one update every 4 agent steps,
+target sync every 1,000 steps); speed is measured after learning starts, so it includes updates.
+
+  env_only_sps       the preprocessed env alone (84x84, frame skip 4, stack 4), random actions
+  learner_bound_sps  4 / (seconds of one bare DQN update on a full batch): the most a loop that
+                     updates every 4 steps can reach on this CPU
+  howsure_sps, sb3_sps, ratio_vs_sb3 = howsure_sps / sb3_sps, fraction_of_limit = howsure_sps / learner_bound_sps
+
+    python benchmarks/throughput.py --steps 4000 --json benchmarks/results/throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ENV_ID = "ALE/Pong-v5"
+WARMUP = 1_000  # agent steps before learning starts (not timed)
+
+
+def overrides(steps: int, extra: list[str]) -> list[str]:
+    return [f"total_steps={WARMUP + steps}", f"agent.learning_starts_steps={WARMUP}", "agent.train_every_steps=4",
+            "agent.target_update_every_updates=250", "agent.batch_size=32", "replay.capacity_steps=20000",
+            "eval.every_steps=0", "checkpoint_every_steps=0", "checkpoint_replay=false", "log.quiet=true",
+            f"log.every_steps={steps // 4}", *extra]
+
+
+def howsure_sps(steps: int, extra: list[str]) -> float:
+    from howsure import config
+    from howsure.logger import read_scalars
+    from train import prepare_run_dir, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.load(ROOT / "configs" / "dqn_pong.yaml", overrides(steps, [f"run_dir={tmp}/run", *extra]))
+        cfg, run_dir = prepare_run_dir(cfg, overwrite=True)
+        train(cfg, run_dir)
+        sps = [v for s, v in read_scalars(run_dir)["charts/SPS"] if s > WARMUP + steps // 4]
+    return sum(sps) / len(sps)
+
+
+def env_only_sps(steps: int) -> float:
+    import numpy as np
+
+    from envs import make_env
+    from howsure import config
+
+    env = make_env(config.load(ROOT / "configs" / "dqn_pong.yaml").env)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        *_, term, trunc, _ = env.step(int(rng.integers(env.action_space.n)))
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0)
+
+
+def learner_bound_sps(updates: int, extra: list[str]) -> float:
+    import numpy as np
+    import torch
+
+    from agents import make_agent
+    from envs import make_env, spec_of
+    from howsure import config
+    from replay.batch import Batch
+
+    cfg = config.load(ROOT / "configs" / "dqn_pong.yaml", extra)
+    env = make_env(cfg.env)
+    agent = make_agent(cfg, spec_of(ENV_ID, env))
+    rng = np.random.default_rng(0)
+    obs = torch.from_numpy(rng.integers(0, 255, (32, 4, 84, 84), dtype=np.uint8))
+    batch = Batch(obs, torch.zeros(32, dtype=torch.int64), torch.zeros(32), obs.clone(), torch.full((32,), 0.99))
+    for _ in range(10):
+        agent.update(batch)
+    t0 = time.perf_counter()
+    for _ in range(updates):
+        agent.update(batch)
+    return 4 / ((time.perf_counter() - t0) / updates)
+
+
+def sb3_sps(steps: int) -> float:
+    import gymnasium as gym
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.atari_wrappers import AtariWrapper
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    import envs  # noqa: F401  registers the ALE ids
+
+    class Clock(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == WARMUP:
+                self.t0 = time.perf_counter()
+            return True
+
+    def make():
+        env = gym.make(ENV_ID, frameskip=1, repeat_action_probability=0.25)
+        return AtariWrapper(env, terminal_on_life_loss=True, clip_reward=True)
+
+    venv = VecFrameStack(DummyVecEnv([make]), n_stack=4)
+    model = DQN("CnnPolicy", venv, buffer_size=20_000, learning_starts=WARMUP, batch_size=32, train_freq=4,
+                gradient_steps=1, target_update_interval=1_000, learning_rate=2.5e-4, optimize_memory_usage=False,
+                seed=0, device="cpu", verbose=0)
+    clock = Clock()
+    model.learn(total_timesteps=WARMUP + steps, callback=clock)
+    return steps / (time.perf_counter() - clock.t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=4_000, help="timed agent steps after learning starts")
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("overrides", nargs="*", help="extra howsure overrides, e.g. agent.bf16_autocast=true")
+    args = p.parse_args()
+    import torch
+
+    result = {"env_id": ENV_ID, "timed_steps": args.steps, "torch_threads": torch.get_num_threads(),
+              "howsure_overrides": args.overrides,
+              "env_only_sps": env_only_sps(args.steps),
+              "learner_bound_sps": learner_bound_sps(200, args.overrides),
+              "howsure_sps": howsure_sps(args.steps, args.overrides),
+              "sb3_sps": sb3_sps(args.steps)}
+    result["ratio_vs_sb3"] = result["howsure_sps"] / result["sb3_sps"]
+    result["fraction_of_limit"] = result["howsure_sps"] / result["learner_bound_sps"]
+    text = json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
