@@ -10,7 +10,7 @@ training episodes, (episodes - correct) / 0.5 / episodes, is below 0.75 (a corre
 0.625); the score is the fraction of the lengths run that are solved. bsuite runs 10,000
 episodes per length over 23 lengths (1-100); this runs fewer of both on a shared CPU, so the
 score is "bsuite-style", not bsuite's. Anchor (bsuite paper): LSTM actor-critic ~0.65, DQN ~0.04.
-Writes benchmarks/results/memory_len.json and memory_len.png; prints the JSON.
+Writes benchmarks/results/memory_len.json and memory_len.png (--out renames); prints the JSON.
 """
 
 from __future__ import annotations
@@ -124,8 +124,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episodes-per-update", type=int, default=1, help="new episodes per gradient update")
     p.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")
+    p.add_argument("--out", default="memory_len", help="results name: benchmarks/results/<out>.json and .png")
     args = p.parse_args()
-    out_json = RESULTS / "memory_len.json"
+    out_json = RESULTS / f"{args.out}.json"
     runs = [] if args.fresh or not out_json.is_file() else json.loads(out_json.read_text())["runs"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     for agent in args.agents:
@@ -134,7 +135,7 @@ def main() -> int:
             runs = [o for o in runs if (o["agent"], o["memory_length"]) != (agent, length)] + [r]
             out_json.write_text(json.dumps({"summary": summarize(runs), "runs": runs}, indent=1))
             print(json.dumps(r), file=sys.stderr, flush=True)
-    plot(runs, RESULTS / "memory_len.png")
+    plot(runs, RESULTS / f"{args.out}.png")
     print(json.dumps({"summary": summarize(runs), "runs": runs}, indent=1))
     return 0
 
