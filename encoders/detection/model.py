@@ -13,7 +13,7 @@ from torch import nn
 
 from encoders.detection.anchors import grid_anchors, match
 from encoders.detection.boxes import decode, encode
-from encoders.detection.focal_loss import focal_loss
+from encoders.detection.focal_loss import focal_loss_elements
 from encoders.detection.nms import batched_nms, padded_nms
 
 FORMAT = "howsure-detector/1"
@@ -128,7 +128,8 @@ class RetinaNet(nn.Module):
 
     def loss(self, frames: torch.Tensor, targets: list[tuple]) -> dict[str, torch.Tensor]:
         """Focal loss over all non-ignored anchors plus smooth-L1 box loss over foreground anchors,
-        both divided by the number of foreground anchors (paper sec. 4.1).
+        each class's terms divided by its number of foreground anchors (the paper, sec. 4.1,
+        divides by the total).
 
         targets: per frame (boxes, classes) or (boxes, classes, precomputed self.match(boxes)).
         """
@@ -147,22 +148,31 @@ class RetinaNet(nn.Module):
                 bt[pos] = encode(boxes[m[pos]], self.anchors[pos])
             box_t.append(bt)
         cls_t, box_t, valid, fg = map(torch.stack, (cls_t, box_t, valid, fg))
-        n_fg = max(float(fg.sum()), 1.0)
-        cls = focal_loss(logits[valid], cls_t[valid], self.cfg.focal_alpha, self.cfg.focal_gamma) / n_fg
-        box = F.smooth_l1_loss(deltas[fg], box_t[fg], beta=1 / 9, reduction="sum") / n_fg
+        # Per-class normalisation (a departure from the paper's one total): Breakout's 108 bricks
+        # per frame would otherwise leave the ball and paddle a 1/100 share of the gradient.
+        fg_c = cls_t * fg.unsqueeze(-1)  # (N, A, C) foreground anchors of each class
+        n_c = fg_c.sum(dim=(0, 1)).clamp(min=1.0)
+        per = focal_loss_elements(logits, cls_t, self.cfg.focal_alpha, self.cfg.focal_gamma)
+        cls = (per * valid.unsqueeze(-1)).sum(dim=(0, 1)).div(n_c).sum()
+        box_per = F.smooth_l1_loss(deltas, box_t, beta=1 / 9, reduction="none").sum(-1)  # (N, A)
+        box = (box_per.unsqueeze(-1) * fg_c).sum(dim=(0, 1)).div(n_c).sum()
         return {"loss": cls + box, "cls": cls.detach(), "box": box.detach()}
 
     @torch.no_grad()
     def detect(self, frames: torch.Tensor, score_threshold: float = 0.05, iou_threshold: float = 0.5,
-               max_detections: int = 200, pre_nms: int = 1000) -> list[dict[str, torch.Tensor]]:
-        """Per frame: boxes (x1, y1, x2, y2) in input pixels, classes, scores; per-class NMS."""
+               max_detections: int = 300, pre_nms: int = 1000) -> list[dict[str, torch.Tensor]]:
+        """Per frame: boxes (x1, y1, x2, y2) in input pixels, classes, scores (best first); per-class NMS."""
         logits, deltas = self(frames)
         h, w = self.cfg.input_hw
         out = []
         for lg, dl in zip(logits, deltas):
             scores = torch.sigmoid(lg).flatten()
-            keep = torch.nonzero(scores > score_threshold).squeeze(1)
-            keep = keep[scores[keep].argsort(descending=True)[:pre_nms]]
+            # the best pre_nms candidates of each class, so 108 bricks cannot crowd out the ball
+            keep = []
+            for c in range(self.n_classes):
+                idx = torch.nonzero(scores[c::self.n_classes] > score_threshold).squeeze(1) * self.n_classes + c
+                keep.append(idx[scores[idx].argsort(descending=True)[:pre_nms]])
+            keep = torch.cat(keep)
             anchor_idx, classes = keep // self.n_classes, keep % self.n_classes
             boxes = decode(dl[anchor_idx], self.anchors[anchor_idx])
             boxes = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h),
