@@ -49,6 +49,9 @@ def test_encoder_shapes_frozen_detector_and_annotation(tmp_path):
     frame = np.zeros((210, 160, 3), dtype=np.uint8)
     assert len(enc.last_detections[0]) == 5
     assert enc.annotate_frame(frame).any()  # min_score 0: five boxes drawn
+    tuned = DetectionEncoder(DetectionConfig(checkpoint=str(path), top_k=5, min_score=0.0, finetune=True), _Spec())
+    tuned(obs).sum().backward()
+    assert tuned.detector.cls_subnet[-1].weight.grad.abs().sum() > 0  # the TD loss reaches the detector
 
 
 @pytest.mark.atari
