@@ -24,7 +24,7 @@ from agents import make_agent
 from evaluate import evaluate_agent, make_eval_envs
 from howsure import checkpoint, config, seeding
 from howsure.episodes import EpisodeTracker
-from howsure.errors import EXIT_USAGE, UserError, cli_main
+from howsure.errors import UserError, cli_main
 from howsure.logger import Logger
 from replay import Batch, make_replay
 
@@ -154,19 +154,7 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
             bar.update(n)
             # evaluate / checkpoint
             if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
-                with agent.evaluating():  # a recurrent agent's training-env state is kept apart
-                    episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
-                                              seed=cfg.seed + 1_000_003 + step, step=step, gamma=gamma)
-                mean = float(np.mean([e.episodic_return for e in episodes]))
-                logger.scalars({"eval/episodic_return": mean,
-                                "eval/episodic_return_std": float(np.std([e.episodic_return for e in episodes])),
-                                "eval/discounted_return": float(np.mean([e.discounted_return for e in episodes]))},
-                               step)
-                loop["best_eval"] = mean if loop["best_eval"] is None else max(loop["best_eval"], mean)
-                loop.setdefault("evals", []).append([step, mean])
-                bar.write(f"step {step:>9,}  eval return {mean:8.2f} over {len(episodes)} episodes")
-                if cfg.eval.stop_return is not None and mean >= cfg.eval.stop_return:
-                    loop["stopped_at_return"] = step
+                if evaluate_and_log(agent, eval_envs, cfg, step, logger, loop):
                     break
             if crossed(before, step, cfg.checkpoint_every_steps):
                 save_checkpoint("latest")
@@ -181,10 +169,32 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
     stepper.close()
     if eval_envs is not None:
         eval_envs.close()
+    return write_summary(run_dir, step, loop, interrupted, recent)
+
+
+def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Logger, loop: dict) -> bool:
+    """Periodic evaluation during training: logs eval/*, returns True once eval.stop_return is reached."""
+    with agent.evaluating():  # a recurrent agent's training-env state is kept apart
+        episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
+                                  seed=cfg.seed + 1_000_003 + step, step=step, gamma=cfg.agent.gamma)
+    returns = [e.episodic_return for e in episodes]
+    mean = float(np.mean(returns))
+    logger.scalars({"eval/episodic_return": mean, "eval/episodic_return_std": float(np.std(returns)),
+                    "eval/discounted_return": float(np.mean([e.discounted_return for e in episodes]))}, step)
+    loop["best_eval"] = mean if loop["best_eval"] is None else max(loop["best_eval"], mean)
+    loop.setdefault("evals", []).append([step, mean])
+    tqdm.write(f"step {step:>9,}  eval return {mean:8.2f} over {len(episodes)} episodes", file=sys.stdout)
+    if cfg.eval.stop_return is not None and mean >= cfg.eval.stop_return:
+        loop["stopped_at_return"] = step
+        return True
+    return False
+
+
+def write_summary(run_dir: Path, step: int, loop: dict, interrupted: bool, recent: list[float], **extra) -> dict:
     summary = {"run_dir": str(run_dir), "step": step, "episodes": loop["episodes"],
                "wall_seconds": round(loop["wall_seconds"], 2), "best_eval_return": loop["best_eval"],
                "stopped_at_return_step": loop["stopped_at_return"], "interrupted": interrupted,
-               "recent_return": float(np.mean(recent)) if recent else None}
+               "recent_return": float(np.mean(recent)) if recent else None, **extra}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -16,7 +16,6 @@ are comparable with a single-process run; actors keep stepping while the learner
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -268,9 +267,9 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
 
     import envs
     from agents import make_agent
-    from evaluate import evaluate_agent, make_eval_envs
+    from evaluate import make_eval_envs
     from replay import make_replay
-    from train import StopFlag, crossed, export_weights
+    from train import StopFlag, crossed, evaluate_and_log, export_weights, write_summary
 
     d = cfg.distributed
     if d.actors <= 0:
@@ -407,18 +406,7 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
                 bar.update(T * n)
                 # evaluate / checkpoint, as in train.py
                 if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
-                    episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
-                                              seed=cfg.seed + 1_000_003 + step, step=step, gamma=gamma)
-                    rets = [e.episodic_return for e in episodes]
-                    mean = float(np.mean(rets))
-                    logger.scalars({"eval/episodic_return": mean, "eval/episodic_return_std": float(np.std(rets)),
-                                    "eval/discounted_return": float(np.mean([e.discounted_return
-                                                                             for e in episodes]))}, step)
-                    loop["best_eval"] = mean if loop["best_eval"] is None else max(loop["best_eval"], mean)
-                    loop.setdefault("evals", []).append([step, mean])
-                    bar.write(f"step {step:>9,}  eval return {mean:8.2f} over {len(episodes)} episodes")
-                    if cfg.eval.stop_return is not None and mean >= cfg.eval.stop_return:
-                        loop["stopped_at_return"] = step
+                    if evaluate_and_log(agent, eval_envs, cfg, step, logger, loop):
                         break
                 if crossed(before, step, cfg.checkpoint_every_steps):
                     save_checkpoint("latest")
@@ -437,11 +425,6 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     logger.close()
     if eval_envs is not None:
         eval_envs.close()
-    summary = {"run_dir": str(run_dir), "step": step, "episodes": loop["episodes"],
-               "wall_seconds": round(loop["wall_seconds"], 2), "best_eval_return": loop["best_eval"],
-               "stopped_at_return_step": loop["stopped_at_return"], "interrupted": interrupted,
-               "recent_return": float(np.mean(recent)) if recent else None,
-               "actors": d.actors, "actor_steps": actor_steps, "actor_restarts": restarts_logged["n"],
-               "updates": updates, "weights_version": version, "replay_size": len(buffer)}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return write_summary(run_dir, step, loop, interrupted, recent, actors=d.actors, actor_steps=actor_steps,
+                         actor_restarts=restarts_logged["n"], updates=updates, weights_version=version,
+                         replay_size=len(buffer))
