@@ -16,6 +16,7 @@ TD target and loss are agents.dqn's pure functions.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,8 +26,10 @@ from torch import nn
 
 from agents.bayes_network import BayesQNetwork, Noise, place_names
 from agents.dqn import DQNAgent, td_loss, td_target
+from agents.recurrent import unroll
 from howsure.errors import UserError
 from replay.batch import Batch
+from replay.sequence_batch import SequenceBatch
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class BayesDQNAgent(DQNAgent):
         if cfg.n_draws < 2:
             raise UserError(f"agent.n_draws={cfg.n_draws}: need at least 2 draws to measure uncertainty")
         super().__init__(cfg, spec, **kwargs)
+        if self.memory is not None and cfg.prior_scale > 0:
+            raise UserError("agent.prior_scale > 0 with a recurrent encoder is not supported; set agent.prior_scale=0")
         self.n_seen = 0  # transitions the agent has been told about (updates_due's step)
         self._episode_noise: Noise = {}  # thompson_episode: rows = envs, held until begin_episode
         self._last_std = np.zeros(0)
@@ -106,7 +111,8 @@ class BayesDQNAgent(DQNAgent):
 
     # -- acting ---------------------------------------------------------------------------
     def begin_episode(self, env_indices: np.ndarray) -> None:
-        """Draw a new held mask for these envs (used by thompson_episode)."""
+        """Draw a new held mask for these envs (used by thompson_episode); reset recurrent state."""
+        super().begin_episode(env_indices)
         idx = np.asarray(env_indices, dtype=np.int64)
         if len(idx):
             self._ensure_rows(int(idx.max()) + 1)
@@ -114,6 +120,16 @@ class BayesDQNAgent(DQNAgent):
             rows = torch.as_tensor(idx, device=self.device)
             for name in self._episode_noise:
                 self._episode_noise[name][rows] = fresh[name]
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """Evaluation inside training redraws masks for its own envs; the training envs keep theirs."""
+        held = {k: v.clone() for k, v in self._episode_noise.items()}
+        with super().evaluating():
+            try:
+                yield
+            finally:
+                self._episode_noise = held
 
     def _ensure_rows(self, n: int) -> None:
         have = next(iter(self._episode_noise.values())).shape[0] if self._episode_noise else 0
@@ -126,7 +142,9 @@ class BayesDQNAgent(DQNAgent):
         c, n = self.cfg, len(obs)
         training = epsilon is None
         with torch.no_grad():
-            feats = self.q.features(torch.as_tensor(obs, device=self.device))
+            obs_t = torch.as_tensor(obs, device=self.device)
+            # a recurrent encoder steps once per observation; the draws share its state
+            feats = self.q.features(obs_t) if self.memory is None else (self.memory.step(obs_t), None)
             draws = self.q.draws(feats, c.n_draws)  # (T, n, A)
             if not training:
                 q = draws.mean(0) if c.eval_dropout else self.q.q_values(feats, None)
@@ -187,12 +205,15 @@ class BayesDQNAgent(DQNAgent):
         c = self.cfg
         batch = batch.to(self.device)
         noise = self.q.draw_noise(len(batch), self.device)
-        q = self.q(batch.obs, noise, relaxed=True)
-        q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-        with torch.no_grad():
-            t_noise = noise if c.target_dropout == "shared" else None
-            next_online = self.q(batch.next_obs, t_noise) if c.double_dqn else None
-            target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs, t_noise), next_online)
+        if isinstance(batch, SequenceBatch):
+            q_taken, target = self.sequence_q_and_target(batch, noise)
+        else:
+            q = self.q(batch.obs, noise, relaxed=True)
+            q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+            with torch.no_grad():
+                t_noise = noise if c.target_dropout == "shared" else None
+                next_online = self.q(batch.next_obs, t_noise) if c.double_dqn else None
+                target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs, t_noise), next_online)
         loss, _ = td_loss(q_taken, target, c.loss, batch.weights)
         weight_reg, drop_reg = self.q.regularisers(c.length_scale, max(self.n_data(), len(batch)), c.tau_precision)
         total = loss + weight_reg + drop_reg
@@ -208,6 +229,28 @@ class BayesDQNAgent(DQNAgent):
                    "losses/dropout_reg": drop_reg.item(), "values/q_mean": q_taken.mean().item()}
         metrics.update({f"uncertainty/dropout_p/{k}": v for k, v in self.q.rates().items()})
         return metrics
+
+    def sequence_q_and_target(self, batch: SequenceBatch, noise=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Recurrent encoder (agents/recurrent.py): one dropout mask per window, held over its steps
+        (one posterior draw explains the whole window), R2D2 stored state and burn-in."""
+        c = self.cfg
+        noise = self.q.draw_noise(len(batch), self.device) if noise is None else noise
+
+        def q_of(net: nn.Module, nz, relaxed: bool = False) -> torch.Tensor:  # (B, T + 1, A)
+            feats = unroll(net.encoder, batch.obs, batch.states, batch.burn_in, batch.burn_in_mask)
+            b, t = feats.shape[:2]
+            rows = None if nz is None else {k: v.repeat_interleave(t, 0) for k, v in nz.items()}
+            return net.q_values((feats.flatten(0, 1), None), rows, relaxed).view(b, t, -1)
+
+        mask = batch.mask
+        q = q_of(self.q, noise, relaxed=True)
+        q_taken = q[:, :-1].gather(2, batch.actions.unsqueeze(2)).squeeze(2)[mask]
+        with torch.no_grad():
+            t_noise = noise if c.target_dropout == "shared" else None
+            next_online = q_of(self.q, t_noise)[:, 1:][mask] if c.double_dqn else None
+            target = td_target(batch.rewards[mask], batch.discounts[mask], q_of(self.target, t_noise)[:, 1:][mask],
+                               next_online)
+        return q_taken, target
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -182,3 +182,16 @@ def test_ood_auroc_hand_values():
     assert auroc(np.array([1.0, 1.0]), np.array([1.0, 1.0])) == 0.5  # ties count one half
     # pairs (out, in): (2,1) win, (2,3) loss, (4,1) win, (4,3) win -> 3/4
     assert auroc(np.array([1.0, 3.0]), np.array([2.0, 4.0])) == 0.75
+
+
+def test_evaluation_inside_training_keeps_the_training_masks():
+    cfg = config.load("configs/bayes_dqn_cartpole.yaml", ["agent.exploration=thompson_episode"])
+    env = envs.make_env(cfg.env)
+    agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
+    agent.begin_episode(np.arange(2))
+    before = {k: v.clone() for k, v in agent._episode_noise.items()}
+    with agent.evaluating():
+        agent.begin_episode(np.arange(4))
+        changed = any(not torch.equal(before[k], agent._episode_noise[k][:2]) for k in before)
+    assert changed  # evaluation drew masks of its own...
+    assert all(torch.equal(before[k], agent._episode_noise[k]) for k in before)  # ...and gave training's back
