@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import gymnasium as gym
 import numpy as np
 
 import envs
@@ -182,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         results = evaluate_agent(agent, eval_envs, episodes, epsilon, seed=args.seed,
                                  step=int(meta.get("step", 0)), gamma=cfg.agent.gamma, on_frame=writer,
                                  uncertainty=uncertainty)
+    except gym.error.DependencyNotInstalled as err:
+        raise UserError(f"drawing {cfg.env.id!r} needs an optional package: {str(err).splitlines()[0]}") from None
     finally:
         if writer:
             writer.close()

@@ -69,3 +69,18 @@ def test_nchain_discounted_return_by_hand(tmp_path):
     # rewards 0,0,0,0,10,10,10,10 -> 10 * (0.5^4 + 0.5^5 + 0.5^6 + 0.5^7)
     assert episodes[0].discounted_return == pytest.approx(10 * sum(0.5**k for k in range(4, 8)))
     assert episodes[0].episodic_return == 40 and episodes[0].length == 8
+
+
+def test_cartpole_video_of_the_trained_agent(cartpole_run, tmp_path):
+    """The command the default training prints to watch the agent writes a playable MP4."""
+    import imageio.v2 as imageio
+
+    from tests.conftest import run_cli
+
+    run_dir, _ = cartpole_run
+    res = run_cli("evaluate.py", str(run_dir), "--episodes", "2", "--video", str(tmp_path / "v"))
+    assert res.returncode == 0, res.stderr
+    videos = sorted((tmp_path / "v").glob("*.mp4"))
+    assert len(videos) == 2
+    frames = [f for f in imageio.get_reader(videos[0])]  # list() trips over the reader's len of inf
+    assert frames[0].shape == (400, 600, 3) and len(frames) >= 9
