@@ -27,7 +27,10 @@ def train_seeds(tmp_path, config: str, seeds, *overrides: str) -> list[dict]:
 
 @pytest.mark.slow
 def test_dqn_solves_cartpole_within_100k_steps_for_2_of_3_seeds(tmp_path):
-    summaries = train_seeds(tmp_path, "configs/dqn_cartpole.yaml", [0, 1, 2], "total_steps=100000",
-                            "eval.every_steps=2000", "eval.episodes=20", "eval.num_envs=20", "eval.stop_return=475")
-    reached = [s["stopped_at_return_step"] for s in summaries]
+    args = ("total_steps=100000", "eval.every_steps=2000", "eval.episodes=20", "eval.num_envs=20",
+            "eval.stop_return=475")
+    # Two seeds side by side (one per core); the third runs only when it can still decide the outcome.
+    reached = [s["stopped_at_return_step"] for s in train_seeds(tmp_path, "configs/dqn_cartpole.yaml", [0, 1], *args)]
+    if sum(r is not None for r in reached) == 1:
+        reached += [s["stopped_at_return_step"] for s in train_seeds(tmp_path, "configs/dqn_cartpole.yaml", [2], *args)]
     assert sum(r is not None and r <= 100_000 for r in reached) >= 2, reached
