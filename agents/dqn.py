@@ -77,12 +77,14 @@ def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str = "huber",
 
 
 def make_optimizer(cfg, params) -> torch.optim.Optimizer:
+    # foreach: one fused call per step over all parameters instead of a Python loop (measured
+    # about 10% of a CartPole update on these CPUs; same arithmetic).
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, eps=cfg.optimizer_eps)
+        return torch.optim.Adam(params, lr=cfg.lr, eps=cfg.optimizer_eps, foreach=True)
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rmsprop_alpha, eps=cfg.optimizer_eps,
-                                   momentum=cfg.rmsprop_momentum, centered=cfg.rmsprop_centered)
-    return torch.optim.SGD(params, lr=cfg.lr)
+                                   momentum=cfg.rmsprop_momentum, centered=cfg.rmsprop_centered, foreach=True)
+    return torch.optim.SGD(params, lr=cfg.lr, foreach=True)
 
 
 class DQNAgent(Agent):
@@ -92,7 +94,9 @@ class DQNAgent(Agent):
         super().__init__(cfg, spec, **kwargs)
         self.q = self.build_network().to(self.device)
         self.target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optimizer = make_optimizer(cfg, self.q.parameters())
+        self._params = list(self.q.parameters())  # cached: the hot path walks them every update
+        self._target_params = list(self.target.parameters())
+        self.optimizer = make_optimizer(cfg, self._params)
         self.updates = 0
         # A recurrent encoder (DRQN) carries one state per env while acting.
         self.memory = RecurrentMemory(self.q.encoder, self.device) if is_recurrent(self.q) else None
@@ -166,7 +170,7 @@ class DQNAgent(Agent):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm)
+            nn.utils.clip_grad_norm_(self._params, self.cfg.max_grad_norm, foreach=True)
         self.optimizer.step()
         self.updates += 1
         if self.updates % self.cfg.target_update_every_updates == 0:
@@ -179,8 +183,10 @@ class DQNAgent(Agent):
     def sync_target(self) -> None:
         tau = self.cfg.target_tau
         with torch.no_grad():
-            for t, p in zip(self.target.parameters(), self.q.parameters()):
-                t.lerp_(p, tau) if tau < 1.0 else t.copy_(p)
+            if tau < 1.0:
+                torch._foreach_lerp_(self._target_params, self._params, tau)
+            else:
+                torch._foreach_copy_(self._target_params, self._params)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "q": self.q.state_dict(), "target": self.target.state_dict(),
