@@ -9,6 +9,8 @@ dropout draws reveal instead of with epsilon.
   Bootstrapped DQN arXiv:1602.04621), `ucb` (mean + kappa * std over n_draws draws);
 - evaluation acts on the mean Q over n_draws draws, or with dropout off (eval_dropout=false);
 - optional randomized prior function (arXiv:1806.03335), see agents/bayes_network.py;
+- n_masks > 0: draws pick one of n_masks masks fixed at init (Masksembles, arXiv:2012.08334), a
+  coarse implicit ensemble; with fresh masks no draw changed the greedy action on deep_sea;
 - the TD target uses the same dropout noise as the online pass (target_dropout=shared), so each
   mask is trained as one consistent member of an implicit ensemble; double-DQN is a switch.
 TD target and loss are agents.dqn's pure functions.
@@ -69,6 +71,7 @@ class BayesDQNConfig:
     epsilon_floor: float = 0.0  # random actions while training, on top of the posterior's
     prior_scale: float = 0.0  # beta of the randomized prior function; 0 disables it
     target_dropout: Literal["shared", "off"] = "shared"  # target net: the online pass's noise, or none
+    n_masks: int = 0  # 0: a fresh dropout mask per draw; K > 0: draws pick one of K masks fixed at init
 
 
 class BayesDQNAgent(DQNAgent):
@@ -82,6 +85,8 @@ class BayesDQNAgent(DQNAgent):
                 "give one rate per place (0 = no dropout there)")
         if not any(p > 0 for p in cfg.dropout_p):
             raise UserError("agent.dropout_p is all zeros: bayes_dqn needs dropout somewhere (use agent.name=dqn without it)")
+        if cfg.n_masks < 0 or cfg.n_masks == 1:
+            raise UserError(f"agent.n_masks={cfg.n_masks}: use 0 (a fresh mask per draw) or at least 2 fixed masks")
         if cfg.n_draws < 2:
             raise UserError(f"agent.n_draws={cfg.n_draws}: need at least 2 draws to measure uncertainty")
         super().__init__(cfg, spec, **kwargs)
@@ -96,7 +101,7 @@ class BayesDQNAgent(DQNAgent):
     def build_network(self) -> nn.Module:
         c = self.cfg
         return BayesQNetwork(self.encoder_cfg, self.spec, c.head_hidden_sizes, c.dropout_p, c.concrete,
-                             c.concrete_temperature, c.prior_scale)
+                             c.concrete_temperature, c.prior_scale, c.n_masks)
 
     def epsilon(self, step: int) -> float:
         return self.cfg.epsilon_floor

@@ -6,7 +6,10 @@ each hidden layer of the head, so the encoder runs once per observation and only
 repeated for T draws. With prior_scale > 0 a frozen random copy of the network (randomized prior
 function, Osband et al. arXiv:1806.03335) is added, beta * prior(s), with the SAME dropout noise
 as the trained network: each mask indexes one member of an implicit ensemble, and on visited data
-the trained network learns to cancel that member's prior, as each head does in the paper.
+the trained network learns to cancel that member's prior, as each head does in the paper. The
+prior is initialised as boot_dqn's (agents.boot_dqn.init_prior: bsuite's init, zero biases): under
+torch's default init its random output biases gave every draw the same action gap, larger than the
+dropout spread, so no draw ever changed the greedy action on deep_sea.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from agents.boot_dqn import init_prior
 from agents.concrete_dropout import ConcreteDropout, concrete_regulariser
 from encoders import make_encoder
 
@@ -33,7 +37,7 @@ class _Head(nn.Module):
 
 class BayesQNetwork(nn.Module):
     def __init__(self, encoder_cfg, spec, hidden_sizes: tuple[int, ...], dropout_p: tuple[float, ...],
-                 learn_p: bool, temperature: float, prior_scale: float):
+                 learn_p: bool, temperature: float, prior_scale: float, n_masks: int = 0):
         super().__init__()
         self.encoder = make_encoder(encoder_cfg, spec)
         widths = [self.encoder.out_features, *hidden_sizes, spec.n_actions]
@@ -44,12 +48,24 @@ class BayesQNetwork(nn.Module):
             for i, (name, p) in enumerate(zip(self.names, dropout_p)) if p > 0
         })
         self.prior_scale = prior_scale
+        # n_masks > 0: every draw picks one of n_masks noise vectors fixed at init (Masksembles,
+        # Durasov et al. arXiv:2012.08334): an implicit ensemble of n_masks members, each trained
+        # on many batches, instead of a fresh member per draw that is trained at most once.
+        self.n_masks = n_masks
+        for name, d in self.dropouts.items():
+            if n_masks > 0:
+                self.register_buffer(f"pool_{name}", torch.rand(n_masks, d.in_features))
         if prior_scale > 0:
             self.prior_encoder = make_encoder(encoder_cfg, spec).requires_grad_(False)
             self.prior_head = _Head(widths).requires_grad_(False)
+            init_prior(self.prior_encoder)
+            init_prior(self.prior_head)
 
     # -- noise ----------------------------------------------------------------------------
     def draw_noise(self, batch: int, device=None) -> Noise:
+        if self.n_masks > 0:
+            idx = torch.randint(self.n_masks, (batch,), device=device)
+            return {name: getattr(self, f"pool_{name}")[idx] for name in self.dropouts}
         return {name: torch.rand(batch, d.in_features, device=device) for name, d in self.dropouts.items()}
 
     # -- forward --------------------------------------------------------------------------
