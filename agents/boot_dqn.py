@@ -217,14 +217,7 @@ class BootDQNAgent(DQNAgent):
         if batch.weights is not None:
             weights = weights * batch.weights.unsqueeze(1)
         loss, _ = td_loss(q_taken.reshape(-1), target, c.loss, weights.reshape(-1))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if c.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(self.q.parameters(), c.max_grad_norm)
-        self.optimizer.step()
-        self.updates += 1
-        if self.updates % c.target_update_every_updates == 0:
-            self.sync_target()
+        self.apply_gradients(loss)
         return {"losses/td_loss": loss.item(), "values/q_mean": q_taken.mean().item(),
                 "losses/mask_fraction": float(masks.mean())}
 

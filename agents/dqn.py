@@ -167,6 +167,14 @@ class DQNAgent(Agent):
                 next_online = self.q(batch.next_obs) if self.cfg.double_dqn else None
                 target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs), next_online)
         loss, td = td_loss(q_taken, target, self.cfg.loss, batch.weights)
+        self.apply_gradients(loss)
+        metrics = {"losses/td_loss": loss.item(), "values/q_mean": q_taken.mean().item()}
+        if batch.weights is not None:  # prioritized replay: the loop hands |TD| to update_priorities
+            metrics["priorities"] = td.detach().abs().float().cpu().numpy()
+        return metrics
+
+    def apply_gradients(self, loss: torch.Tensor) -> None:
+        """One optimiser step on `loss` (gradient clipping as configured), then the target schedule."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.max_grad_norm > 0:
@@ -175,10 +183,6 @@ class DQNAgent(Agent):
         self.updates += 1
         if self.updates % self.cfg.target_update_every_updates == 0:
             self.sync_target()
-        metrics = {"losses/td_loss": loss.item(), "values/q_mean": q_taken.mean().item()}
-        if batch.weights is not None:  # prioritized replay: the loop hands |TD| to update_priorities
-            metrics["priorities"] = td.detach().abs().float().cpu().numpy()
-        return metrics
 
     def sync_target(self) -> None:
         tau = self.cfg.target_tau
