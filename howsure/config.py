@@ -126,7 +126,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise bad
     if origin is Literal:
         choices = typing.get_args(tp)
-        if value in choices:
+        if isinstance(value, bool):  # YAML 1.1 reads a bare off/on/no/yes as a bool
+            spelled = {"off", "no", "false"} if not value else {"on", "yes", "true"}
+            named = [c for c in choices if isinstance(c, str) and c.lower() in spelled]
+            if len(named) == 1:
+                return named[0]
+        if value in choices and not isinstance(value, bool):
             return value
         raise UserError(
             f"config key {key!r} must be one of {', '.join(map(repr, choices))}, got {value!r}"

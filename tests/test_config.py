@@ -50,3 +50,10 @@ def test_every_preset_loads():
     for path in sorted(Path("configs").glob("*.yaml")):
         cfg = config.load(path)
         assert cfg.agent is not None, path
+
+
+def test_choice_spelled_like_a_yaml_bool():
+    cfg = config.load("configs/bayes_dqn_cartpole.yaml", ["agent.target_dropout=off"])
+    assert cfg.agent.target_dropout == "off"
+    with pytest.raises(UserError, match="'agent.target_dropout' must be one of"):
+        config.load("configs/bayes_dqn_cartpole.yaml", ["agent.target_dropout=yes"])
