@@ -221,15 +221,7 @@ class BayesDQNAgent(DQNAgent):
                 target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs, t_noise), next_online)
         loss, _ = td_loss(q_taken, target, c.loss, batch.weights)
         weight_reg, drop_reg = self.q.regularisers(c.length_scale, max(self.n_data(), len(batch)), c.tau_precision)
-        total = loss + weight_reg + drop_reg
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if c.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(self.q.parameters(), c.max_grad_norm)
-        self.optimizer.step()
-        self.updates += 1
-        if self.updates % c.target_update_every_updates == 0:
-            self.sync_target()
+        self.apply_gradients(loss + weight_reg + drop_reg)
         metrics = {"losses/td_loss": loss.item(), "losses/weight_reg": weight_reg.item(),
                    "losses/dropout_reg": drop_reg.item(), "values/q_mean": q_taken.mean().item()}
         metrics.update({f"uncertainty/dropout_p/{k}": v for k, v in self.q.rates().items()})

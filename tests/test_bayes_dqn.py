@@ -195,3 +195,26 @@ def test_evaluation_inside_training_keeps_the_training_masks():
         changed = any(not torch.equal(before[k], agent._episode_noise[k][:2]) for k in before)
     assert changed  # evaluation drew masks of its own...
     assert all(torch.equal(before[k], agent._episode_noise[k]) for k in before)  # ...and gave training's back
+
+
+def test_fixed_mask_pool_draws_from_its_members_and_survives_a_checkpoint():
+    cfg = config.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=3", "seed=1"])
+    env = envs.make_env(cfg.env)
+    spec = envs.spec_of(cfg.env.id, env)
+    agent = make_agent(cfg, spec)
+    noise = agent.q.draw_noise(64)
+    for name, rows in noise.items():
+        pool = getattr(agent.q, f"pool_{name}")
+        assert pool.shape[0] == 3
+        members = {tuple(r.tolist()) for r in pool}
+        assert {tuple(r.tolist()) for r in rows} <= members and len({tuple(r.tolist()) for r in rows}) > 1
+    buf = io.BytesIO()
+    torch.save(agent.state_dict(), buf)
+    buf.seek(0)
+    other = make_agent(config.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=3", "seed=2"]), spec)
+    name = next(iter(noise))
+    assert not torch.equal(getattr(other.q, f"pool_{name}"), getattr(agent.q, f"pool_{name}"))
+    other.load_state_dict(torch.load(buf, weights_only=True))
+    assert torch.equal(getattr(other.q, f"pool_{name}"), getattr(agent.q, f"pool_{name}"))
+    with pytest.raises(UserError, match="n_masks=1"):
+        make_agent(config.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=1"]), spec)
