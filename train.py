@@ -89,18 +89,17 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
     t_log, step_log, t_start = time.perf_counter(), step, time.perf_counter()
     wall_before = loop["wall_seconds"]
 
-    def save_checkpoint(name: str) -> None:
+    def save_checkpoint(*names: str, with_replay: bool = True) -> None:
         loop["wall_seconds"] = wall_before + time.perf_counter() - t_start
-        if buffer is not None and cfg.checkpoint_replay:
+        if with_replay and buffer is not None and cfg.checkpoint_replay:
             buffer.save(run_dir / "replay")
         payload = {
             "meta": {"agent": cfg.agent.name, **spec.meta(), "step": step},
             "config_yaml": config.to_yaml(cfg), "agent": agent.state_dict(),
             "rng": seeding.rng_state(), "step": step, "loop": loop,
         }
-        checkpoint.save(run_dir / "checkpoints" / "latest.pt", payload)
-        if name != "latest":
-            shutil.copyfile(run_dir / "checkpoints" / "latest.pt", run_dir / "checkpoints" / f"{name}.pt")
+        for name in names:
+            checkpoint.save(run_dir / "checkpoints" / f"{name}.pt", payload)
 
     bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
                dynamic_ncols=True, mininterval=1.0, file=sys.stdout)
@@ -154,7 +153,11 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
             bar.update(n)
             # evaluate / checkpoint
             if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
-                if evaluate_and_log(agent, eval_envs, cfg, step, logger, loop):
+                best_before = loop["best_eval"]
+                reached = evaluate_and_log(agent, eval_envs, cfg, step, logger, loop)
+                if loop["best_eval"] != best_before:  # the agent to watch: its best evaluation so far
+                    save_checkpoint("best", with_replay=False)
+                if reached:
                     break
             if crossed(before, step, cfg.checkpoint_every_steps):
                 save_checkpoint("latest")
@@ -162,7 +165,7 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
                 interrupted = True
                 break
     bar.close()
-    save_checkpoint("latest" if interrupted else "final")
+    save_checkpoint(*(("latest",) if interrupted else ("latest", "final")))
     if not interrupted:
         export_weights(agent, run_dir / "model.safetensors")
     logger.close()
@@ -292,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  run directory : {run_dir}")
     print(f"  checkpoint    : {run_dir / 'checkpoints' / 'final.pt'}")
     print(f"  TensorBoard   : tensorboard --logdir {run_dir}")
-    print(f"  watch it play : python evaluate.py {run_dir} --episodes 5 --video {run_dir / 'videos'}")
+    best = run_dir / "checkpoints" / "best.pt"
+    if best.is_file():
+        print(f"  best          : {best} (evaluated {summary['best_eval_return']:.2f})")
+    watch = best if best.is_file() else run_dir
+    print(f"  watch it play : python evaluate.py {watch} --episodes 5 --video {run_dir / 'videos'}")
     return 0
 
 

@@ -48,6 +48,12 @@ def test_run_directory_contents(cartpole_run):
                  "summary.json", "replay/header.json"):
         assert (run_dir / name).is_file(), name
     assert "evaluate.py" in res.stdout and "tensorboard --logdir" in res.stdout
+    import torch
+
+    evals = read_scalars(run_dir)["eval/episodic_return"]
+    best_step = max(evals, key=lambda sv: (sv[1], -sv[0]))[0]  # the first evaluation with the top score
+    assert torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)["step"] == best_step
+    assert f"evaluate.py {run_dir / 'checkpoints' / 'best.pt'}" in res.stdout
     from howsure import config
 
     saved = config.load(run_dir / "config.yaml")
