@@ -65,6 +65,9 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
     agent = make_agent(cfg, spec)
     gamma = cfg.agent.gamma
     buffer = make_replay(cfg.replay, spec, gamma, seed=cfg.seed) if agent.uses_replay else None
+    if buffer is not None and agent.needs_sequences != buffer.sequences:
+        raise UserError(f"encoder {cfg.encoder.name!r} with replay.kind={cfg.replay.kind!r}: a recurrent encoder "
+                        "learns from sequences and only it does; use replay.kind=sequence exactly when encoder.name=lstm")
     eval_envs = make_eval_envs(cfg) if cfg.eval.every_steps > 0 else None
 
     step, loop = 0, {"episodes": 0, "best_eval": None, "stopped_at_return": None, "wall_seconds": 0.0}

@@ -25,6 +25,11 @@ class Agent:
     Config: type
     uses_replay: bool = True  # False: update() gets the latest vector step instead of a sample
 
+    @property
+    def needs_sequences(self) -> bool:
+        """True for agents with a recurrent encoder: they learn from sequence windows."""
+        return False
+
     def __init__(self, cfg: Any, spec: Any, *, encoder_cfg: Any = None, device: str = "cpu",
                  seed: int = 0):
         self.cfg, self.spec, self.encoder_cfg, self.device = cfg, spec, encoder_cfg, device

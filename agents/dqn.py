@@ -137,6 +137,10 @@ class DQNAgent(Agent):
     def evaluating(self):
         return self.memory.evaluating() if self.memory is not None else super().evaluating()
 
+    @property
+    def needs_sequences(self) -> bool:
+        return self.memory is not None
+
     def replay_state(self) -> np.ndarray | None:
         return None if self.memory is None else self.memory.acted_from
 

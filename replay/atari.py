@@ -44,6 +44,8 @@ class AtariReplay:
     # per-slot arrays besides the frames, saved as .npy
     _SLOT_ARRAYS = ("actions", "returns", "discounts", "next_k", "ep_pos", "valid")
 
+    sequences = False  # samples single transitions; recurrent agents need replay.kind=sequence
+
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, gamma: float,
                  seed: int = 0, *, n_step: int = 1, priority: PrioritySettings | None = None,
                  compress: bool = False, n_actions: int = 256):

@@ -30,6 +30,7 @@ from replay.sequence_batch import SequenceBatch
 class SequenceReplay:
     sequences = True  # sample() returns SequenceBatch windows
 
+
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, gamma: float,
                  seed: int = 0, *, sequence_steps: int = 16, burn_in_steps: int = 0,
                  stride_steps: int = 1, stored_state: bool = True):

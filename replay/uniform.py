@@ -21,6 +21,8 @@ from replay.prioritized import PrioritySampler, PrioritySettings, priority_setti
 
 
 class UniformReplay:
+    sequences = False  # samples single transitions; recurrent agents need replay.kind=sequence
+
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, gamma: float,
                  seed: int = 0, *, n_step: int = 1, priority: PrioritySettings | None = None):
         if capacity <= 0:

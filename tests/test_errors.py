@@ -97,3 +97,11 @@ def test_checkpoint_with_mismatched_network(trained):
 def test_render_without_display(trained):
     res = run_cli("evaluate.py", str(trained), "--render", env={"DISPLAY": ""})
     assert_clean_error(res, "display", "--video")
+
+
+@pytest.mark.parametrize("override, needles", [
+    ("encoder.name=lstm", ["encoder 'lstm' with replay.kind='uniform'", "replay.kind=sequence"]),
+    ("replay.kind=sequence", ["encoder 'mlp' with replay.kind='sequence'"]),
+])
+def test_recurrent_encoder_and_replay_kind_must_match(tmp_path, override, needles):
+    assert_clean_error(run_cli("train.py", *CARTPOLE, f"run_dir={tmp_path}/r", override), *needles)
