@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 import envs
@@ -24,8 +23,10 @@ from agents import make_agent
 from evaluate import evaluate_agent, make_eval_envs
 from howsure import checkpoint, config, seeding
 from howsure.episodes import EpisodeTracker
+from howsure.learner import Learner
 from howsure.errors import UserError, cli_main
 from howsure.logger import Logger
+from howsure.runtime import configure_torch
 from replay import Batch, make_replay
 
 
@@ -57,10 +58,9 @@ class StopFlag:
 
 
 def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict:
-    if cfg.torch_threads > 0:
-        torch.set_num_threads(cfg.torch_threads)
+    configure_torch(cfg)
     seeding.seed_everything(cfg.seed)
-    stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs))
+    stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs, workers=cfg.env.env_workers))
     spec = envs.spec_of(cfg.env.id, stepper.envs)
     agent = make_agent(cfg, spec)
     gamma = cfg.agent.gamma
@@ -87,12 +87,23 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
     obs = stepper.reset(seed=cfg.seed + step)  # a resumed run starts fresh episodes
     agent.begin_episode(np.arange(n))
     recent: list[float] = []
-    sums: dict[str, float] = {}
-    count = 0
+    learner = None if buffer is None else Learner(
+        agent, buffer, cfg.agent.batch_size, threaded=cfg.learner_thread,
+        max_lag=getattr(cfg.agent, "updates_per_train", 1))
+    on_policy: list[dict[str, float]] = []  # update metrics of agents without replay, since the last log
+
+    def update_means() -> dict[str, float]:
+        if learner is not None:
+            return learner.take_metrics()
+        means = {k: float(np.mean([m[k] for m in on_policy])) for k in (on_policy[0] if on_policy else {})}
+        on_policy.clear()
+        return means
     t_log, step_log, t_start = time.perf_counter(), step, time.perf_counter()
     wall_before = loop["wall_seconds"]
 
     def save_checkpoint(*names: str, with_replay: bool = True) -> None:
+        if learner is not None:
+            learner.drain()
         loop["wall_seconds"] = wall_before + time.perf_counter() - t_start
         if with_replay and buffer is not None and cfg.checkpoint_replay:
             buffer.save(run_dir / "replay")
@@ -111,14 +122,19 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
         while step < cfg.total_steps:
             # act -> step
             actions = agent.act(obs, step)
-            st = stepper.step(actions)
+            stepper.send(actions)
             before, step = step, step + n
+            # env workers: learn while they step (the batch lacks only this newest transition)
+            overlap = cfg.env.env_workers and learner is not None
+            if overlap:
+                learner.learn(agent.updates_due(step))
+            st = stepper.recv()
             # store (learner-side reward clipping and life loss; the logged score stays raw)
             rewards, terminated = agent.learner_transition(st.rewards, st.terminated, st.lives_lost)
-            if buffer is not None:
+            if learner is not None:
                 state = agent.replay_state()  # recurrent agents: the state each env acted from (R2D2)
-                buffer.add(obs, actions, rewards, st.next_obs, terminated, st.dones,
-                           **({} if state is None else {"states": state}))
+                learner.add(obs, actions, rewards, st.next_obs, terminated, st.dones,
+                            **({} if state is None else {"states": state}))
             for ep in tracker.step(st.rewards, st.dones):
                 loop["episodes"] += 1
                 recent = (recent + [ep.episodic_return])[-20:]
@@ -127,35 +143,29 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
                                 "charts/episodic_length": ep.length}, step)
             if st.dones.any():
                 agent.begin_episode(np.flatnonzero(st.dones))
-            # learn
-            for _ in range(agent.updates_due(step)):
-                if buffer is None:
-                    batch = Batch.from_numpy(obs, actions, rewards, st.next_obs, terminated, gamma)
-                elif len(buffer) >= cfg.agent.batch_size:
-                    batch = buffer.sample(cfg.agent.batch_size)
-                else:
-                    break
-                metrics = agent.update(batch)
-                priorities = metrics.pop("priorities", None)
-                if priorities is not None:
-                    buffer.update_priorities(batch.indices, priorities)
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                count += 1
+            # learn (from replay through the Learner, inline or on its thread; on-policy agents here)
+            if learner is not None:
+                if not overlap:
+                    learner.learn(agent.updates_due(step))
+            else:
+                for _ in range(agent.updates_due(step)):
+                    on_policy.append(agent.update(Batch.from_numpy(obs, actions, rewards, st.next_obs,
+                                                                   terminated, gamma)))
             obs = st.obs
             # log
             if crossed(before, step, cfg.log.every_steps):
                 now = time.perf_counter()
                 sps = (step - step_log) / max(now - t_log, 1e-9)
                 t_log, step_log = now, step
-                logger.scalars({**{k: v / count for k, v in sums.items()}, **agent.act_metrics(),
+                logger.scalars({**update_means(), **agent.act_metrics(),
                                 **agent.schedule_metrics(step), "charts/SPS": sps}, step)
-                sums, count = {}, 0
                 bar.set_postfix(SPS=f"{sps:.0f}",
                                 ret=f"{np.mean(recent):.1f}" if recent else "-", refresh=False)
             bar.update(n)
             # evaluate / checkpoint
             if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
+                if learner is not None:
+                    learner.drain()
                 best_before = loop["best_eval"]
                 reached = evaluate_and_log(agent, eval_envs, cfg, step, logger, loop)
                 if loop["best_eval"] != best_before:  # the agent to watch: its best evaluation so far
@@ -168,6 +178,8 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
                 interrupted = True
                 break
     bar.close()
+    if learner is not None:
+        learner.close()
     save_checkpoint(*(("latest",) if interrupted else ("latest", "final")))
     if not interrupted:
         export_weights(agent, run_dir / "model.safetensors")

@@ -16,10 +16,15 @@ from envs.make import make_env
 
 
 def make_vector_env(cfg, num_envs: int, *, same_step: bool = True,
-                    render_mode: str | None = None) -> gym.vector.VectorEnv:
+                    render_mode: str | None = None, workers: bool = False) -> gym.vector.VectorEnv:
+    """workers=True: each env in its own process (gymnasium's AsyncVectorEnv, shared memory), so
+    envs step while the loop's process does something else (the update, see VectorStepper.send)."""
     make_env(cfg).close()  # fail here, with one clear line, rather than inside a worker
     mode = gym.vector.AutoresetMode.SAME_STEP if same_step else gym.vector.AutoresetMode.NEXT_STEP
     thunks = [lambda: make_env(cfg, render_mode=render_mode) for _ in range(num_envs)]
+    if workers:
+        # spawn, not fork: the parent already runs torch's thread pools
+        return gym.vector.AsyncVectorEnv(thunks, autoreset_mode=mode, context="spawn")
     return gym.vector.SyncVectorEnv(thunks, autoreset_mode=mode)
 
 
@@ -49,8 +54,23 @@ class VectorStepper:
         self.lives = np.asarray(infos["lives"]).copy() if "lives" in infos else None
         return obs
 
+    def send(self, actions: np.ndarray) -> None:
+        """Start a step; worker-process envs run it while the caller goes on until recv()."""
+        if isinstance(self.envs, gym.vector.AsyncVectorEnv):
+            self.envs.step_async(actions)
+        else:
+            self._actions = actions
+
+    def recv(self) -> Step:
+        if isinstance(self.envs, gym.vector.AsyncVectorEnv):
+            return self._step_result(*self.envs.step_wait())
+        return self._step_result(*self.envs.step(self._actions))
+
     def step(self, actions: np.ndarray) -> Step:
-        obs, rewards, terminated, truncated, infos = self.envs.step(actions)
+        self.send(actions)
+        return self.recv()
+
+    def _step_result(self, obs, rewards, terminated, truncated, infos) -> Step:
         dones = terminated | truncated
         next_obs = obs
         if dones.any() and "final_obs" in infos:

@@ -25,6 +25,7 @@ from howsure.registry import suggest
 class EnvConfig:
     id: str = "CartPole-v1"
     num_envs: int = 1  # environments stepped together while acting
+    env_workers: bool = False  # envs in worker processes, stepping while the update runs (train.py)
     max_episode_steps: int | None = None  # agent steps; None keeps the env's own limit
     kwargs: dict = field(default_factory=dict)  # passed to gymnasium.make (e.g. NChain length)
     # Atari (ALE/<Game>-v5) only; arXiv:1312.5602 / Nature 2015 preprocessing, Machado et al. 2018.
@@ -75,6 +76,8 @@ class Config:
     run_dir: str = ""  # empty: runs/<env>__<agent>__s<seed>__<time>
     device: str = "cpu"  # cpu | cuda | cuda:N
     torch_threads: int = 0  # 0 keeps torch's default (one per core)
+    flush_denormal: bool = False  # flush subnormal floats to zero (x86): faster late-training updates
+    learner_thread: bool = False  # learn on a thread while the loop acts (at most one training round behind)
     checkpoint_every_steps: int = 50_000  # agent steps; a final checkpoint is always written
     checkpoint_replay: bool = True  # save the replay beside each checkpoint so --resume keeps it
     env: EnvConfig = field(default_factory=EnvConfig)
