@@ -8,6 +8,16 @@ target sync every 1,000 steps); speed is measured after learning starts, so it i
                      updates every 4 steps can reach on this CPU
   howsure_sps, sb3_sps, ratio_vs_sb3 = howsure_sps / sb3_sps, fraction_of_limit = howsure_sps / learner_bound_sps
 
+Every speed switch is measured on its own against the plain loop, in the same run:
+
+  flush_denormal     flush_denormal=true
+  bf16_autocast      agent.bf16_autocast=true (encoder in bfloat16; head and loss in float32)
+  fast               both: the switches configs/dqn_pong_fast.yaml uses; howsure_sps is this row
+  learner_thread     fast + learner_thread=true (updates on a thread while the loop acts)
+  env_workers        fast + env.env_workers=true (envs in worker processes, stepping during the update)
+
+learner_bound_sps is measured with the `fast` switches, so fraction_of_limit compares like with like.
+
     python benchmarks/throughput.py --steps 4000 --json benchmarks/results/throughput.json
 """
 
@@ -115,23 +125,42 @@ def sb3_sps(steps: int) -> float:
     return steps / (time.perf_counter() - clock.t0)
 
 
+FAST = ["flush_denormal=true", "agent.bf16_autocast=true"]
+SWITCHES = {
+    "plain": [],
+    "flush_denormal": ["flush_denormal=true"],
+    "bf16_autocast": ["agent.bf16_autocast=true"],
+    "fast": FAST,
+    "learner_thread": [*FAST, "learner_thread=true"],
+    "env_workers": [*FAST, "env.env_workers=true"],
+}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=4_000, help="timed agent steps after learning starts")
     p.add_argument("--json", help="also write the results here")
-    p.add_argument("overrides", nargs="*", help="extra howsure overrides, e.g. agent.bf16_autocast=true")
+    p.add_argument("--only", nargs="*", choices=list(SWITCHES), help="measure only these switch rows")
     args = p.parse_args()
     import torch
 
+    rows = {name: howsure_sps(args.steps, SWITCHES[name]) for name in (args.only or SWITCHES)}
     result = {"env_id": ENV_ID, "timed_steps": args.steps, "torch_threads": torch.get_num_threads(),
-              "howsure_overrides": args.overrides,
+              "howsure_overrides": FAST,
               "env_only_sps": env_only_sps(args.steps),
-              "learner_bound_sps": learner_bound_sps(200, args.overrides),
-              "howsure_sps": howsure_sps(args.steps, args.overrides),
+              "learner_bound_sps": learner_bound_sps(200, FAST),
+              "learner_bound_sps_plain": learner_bound_sps(200, []),
+              "howsure_sps": rows.get("fast", max(rows.values())),
+              "switches_sps": rows,
               "sb3_sps": sb3_sps(args.steps)}
     result["ratio_vs_sb3"] = result["howsure_sps"] / result["sb3_sps"]
     result["fraction_of_limit"] = result["howsure_sps"] / result["learner_bound_sps"]
-    text = json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}, indent=2)
+    def rounded(v):
+        if isinstance(v, dict):
+            return {k: rounded(x) for k, x in v.items()}
+        return round(v, 3) if isinstance(v, float) else v
+
+    text = json.dumps(rounded(result), indent=2)
     print(text)
     if args.json:
         Path(args.json).write_text(text + "\n")
