@@ -252,6 +252,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/exploration.json"))
     p.add_argument("--png", default="", help="default: next to --out, <task>.png")
     p.add_argument("--force", action="store_true", help="rerun cells already in the JSON")
+    p.add_argument("--grow-while-solved", action="store_true",
+                   help="run an (agent, seed) at the next size only if it solved the previous one (sizes "
+                        "ascending): the large, costly sizes are spent where they can say something")
     p.add_argument("--probe-every", type=int, default=0, metavar="EPISODES",
                    help="deep_sea: record posterior spread on seen/unseen states every this many episodes")
     p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
@@ -274,17 +277,26 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     table = load_table(out)
     png = Path(args.png) if args.png else out.with_name(f"{out.stem}_{args.task}.png")
-    for size in args.sizes:
+    failed: set[tuple[str, int]] = set()  # (agent, seed) that ran out of budget at a smaller size
+    for size in sorted(args.sizes) if args.grow_while_solved else args.sizes:
         for label in args.agents:
             for seed in args.seeds:
                 key = f"{args.task}|{label}|{size}|{seed}"
+                if args.grow_while_solved and (label, seed) in failed:
+                    print(json.dumps({"agent": label, "size": size, "seed": seed,
+                                      "skipped": "not solved at a smaller size"}), flush=True)
+                    continue
                 if key in table["cells"] and not args.force:
+                    if not table["cells"][key]["solved"]:
+                        failed.add((label, seed))
                     continue
                 cfg, good_above = cell_config(label, args.task, size, seed, args.set)
                 budget = args.budget_episodes or default_budget(args.task, size)
                 episode_steps = size if args.task == "deep_sea" else CHAIN_HORIZON_PER_LENGTH * size
                 cfg = replace(cfg, total_steps=budget * episode_steps)
                 row = run_cell(cfg, budget, good_above, args.probe_every)
+                if not row["solved"]:
+                    failed.add((label, seed))
                 row.update(task=args.task, agent=label, size=size, seed=seed, overrides=args.set)
                 table["cells"][key] = row
                 table["summary"] = summarize(table)
