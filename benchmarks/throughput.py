@@ -18,7 +18,7 @@ Every speed switch is measured on its own against the plain loop, in the same ru
 
 learner_bound_sps is measured with the `fast` switches, so fraction_of_limit compares like with like.
 
-    python benchmarks/throughput.py --steps 4000 --json benchmarks/results/throughput.json
+    python benchmarks/throughput.py --steps 4000 --rounds 3 --json benchmarks/results/throughput.json
 """
 
 from __future__ import annotations
@@ -139,25 +139,49 @@ SWITCHES = {
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=4_000, help="timed agent steps after learning starts")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="every quantity is measured once per round, rounds in turn; medians are reported "
+                        "(a shared machine's load drifts, and alternation spreads it over all of them)")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--only", nargs="*", choices=list(SWITCHES), help="measure only these switch rows")
     args = p.parse_args()
+    import statistics
+
     import torch
 
-    rows = {name: howsure_sps(args.steps, SWITCHES[name]) for name in (args.only or SWITCHES)}
-    result = {"env_id": ENV_ID, "timed_steps": args.steps, "torch_threads": torch.get_num_threads(),
-              "howsure_overrides": FAST,
-              "env_only_sps": env_only_sps(args.steps),
-              "learner_bound_sps": learner_bound_sps(200, FAST),
-              "learner_bound_sps_plain": learner_bound_sps(200, []),
+    names = args.only or list(SWITCHES)
+    samples: dict[str, list[float]] = {}
+
+    def record(key: str, value: float) -> None:
+        samples.setdefault(key, []).append(value)
+        print(f"round {len(samples[key])}: {key} {value:.1f}", file=sys.stderr, flush=True)
+
+    for _ in range(args.rounds):
+        record("env_only_sps", env_only_sps(args.steps))
+        record("learner_bound_sps", learner_bound_sps(200, FAST))
+        record("learner_bound_sps_plain", learner_bound_sps(200, []))
+        for name in names:
+            record(f"switch:{name}", howsure_sps(args.steps, SWITCHES[name]))
+        record("sb3_sps", sb3_sps(args.steps))
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    rows = {name: med[f"switch:{name}"] for name in names}
+    result = {"env_id": ENV_ID, "timed_steps": args.steps, "rounds": args.rounds,
+              "torch_threads": torch.get_num_threads(), "howsure_overrides": FAST,
+              "env_only_sps": med["env_only_sps"],
+              "learner_bound_sps": med["learner_bound_sps"],
+              "learner_bound_sps_plain": med["learner_bound_sps_plain"],
               "howsure_sps": rows.get("fast", max(rows.values())),
               "switches_sps": rows,
-              "sb3_sps": sb3_sps(args.steps)}
+              "sb3_sps": med["sb3_sps"]}
     result["ratio_vs_sb3"] = result["howsure_sps"] / result["sb3_sps"]
     result["fraction_of_limit"] = result["howsure_sps"] / result["learner_bound_sps"]
+    result["samples"] = samples  # every round's value, for the spread
+
     def rounded(v):
         if isinstance(v, dict):
             return {k: rounded(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [rounded(x) for x in v]
         return round(v, 3) if isinstance(v, float) else v
 
     text = json.dumps(rounded(result), indent=2)
