@@ -23,8 +23,8 @@ from agents import make_agent
 from evaluate import evaluate_agent, make_eval_envs
 from howsure import checkpoint, config, seeding
 from howsure.episodes import EpisodeTracker
-from howsure.learner import Learner
 from howsure.errors import UserError, cli_main
+from howsure.learner import Learner
 from howsure.logger import Logger
 from howsure.runtime import configure_torch
 from replay import Batch, make_replay
