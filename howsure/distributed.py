@@ -30,6 +30,7 @@ import torch
 from howsure import checkpoint, config, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
+from howsure.learner import Learner
 from howsure.logger import Logger
 from howsure.runtime import configure_torch
 
@@ -333,9 +334,9 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
             shutil.copyfile(run_dir / "checkpoints" / "latest.pt", run_dir / "checkpoints" / f"{name}.pt")
 
     recent: list[float] = []
-    sums: dict[str, float] = {}
+    learner = Learner(agent, buffer, cfg.agent.batch_size)  # inline: sample -> update -> priorities
     act_sums: dict[str, list[float]] = {}
-    count, updates, version = 0, 0, 0
+    updates, version = 0, 0
     actor_steps = [0] * d.actors
     published: dict[int, float] = {}
     interrupted = False
@@ -370,16 +371,8 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
                     act_sums.setdefault(k, []).append(v)
                 # learn, at the agent's replay ratio
                 for _ in range(agent.updates_due(step)):
-                    if len(buffer) < cfg.agent.batch_size:
+                    if not learner.update_once():
                         break
-                    batch = buffer.sample(cfg.agent.batch_size)
-                    metrics = agent.update(batch)
-                    priorities = metrics.pop("priorities", None)
-                    if priorities is not None:
-                        buffer.update_priorities(batch.indices, priorities)
-                    for k, v in metrics.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    count += 1
                     updates += 1
                     if updates % d.weights_every_updates == 0:
                         version += 1
@@ -396,11 +389,11 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
                     sps = (step - step_log) / max(now - t_log, 1e-9)
                     t_log, step_log = now, step
                     extra = agent.schedule_metrics(step) if eps[0] is None else {}
-                    logger.scalars({**{k: v / max(count, 1) for k, v in sums.items()},
+                    logger.scalars({**learner.take_metrics(),
                                     **{k: float(np.mean(v)) for k, v in act_sums.items()}, **extra,
                                     "charts/SPS": sps, "distributed/weights_version": version,
                                     "distributed/actor_restarts": restarts_logged["n"]}, step)
-                    sums, act_sums, count = {}, {}, 0
+                    act_sums = {}
                     bar.set_postfix(SPS=f"{sps:.0f}", ret=f"{np.mean(recent):.1f}" if recent else "-",
                                     refresh=False)
                 bar.update(T * n)

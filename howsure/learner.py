@@ -40,7 +40,7 @@ class Learner:
         """Hand over `due` gradient updates; threaded, wait only if the learner falls behind."""
         if self._thread is None:
             for _ in range(due):
-                if not self._update_once():
+                if not self.update_once():
                     break
             return
         with self._cv:
@@ -73,7 +73,9 @@ class Learner:
         self._thread.join()
 
     # -- the work --------------------------------------------------------------------------
-    def _update_once(self) -> bool:
+    def update_once(self) -> bool:
+        """One sample -> update -> priorities in the caller's thread; False while the replay holds
+        less than a batch. (The distributed learner calls this directly, update by update.)"""
         with self._replay_lock:
             if len(self.buffer) < self.batch_size:
                 return False
@@ -97,7 +99,7 @@ class Learner:
                     return
                 self._busy = True
             try:
-                done = self._update_once()
+                done = self.update_once()
             except BaseException as err:  # noqa: BLE001  re-raised in the loop's thread
                 with self._cv:
                     self._error, self._busy = err, False
