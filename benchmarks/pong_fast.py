@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from howsure.errors import UserError, cli_main  # noqa: E402
+
 
 def scalars_with_time(run_dir: Path, tag: str) -> list[tuple[int, float, float]]:
     """(step, value, wall-clock seconds since the run's first event) of one TensorBoard tag."""
@@ -70,7 +72,8 @@ def plot(run_dir: Path, out_png: Path, goal: float) -> None:
     fig.savefig(out_png, dpi=110)
 
 
-def main() -> None:
+@cli_main
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pong_fast",
@@ -78,6 +81,10 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--goal", type=float, default=18.0)
     args = p.parse_args()
+    for needed in ("summary.json", "checkpoints/best.pt"):
+        if not (args.run_dir / needed).is_file():
+            raise UserError(f"{str(args.run_dir / needed)!r} not found: pass the run directory of a finished or "
+                            "interrupted configs/dqn_pong_fast.yaml run with at least one evaluation")
     summary = json.loads((args.run_dir / "summary.json").read_text())
     eval_json = args.out.with_name(args.out.name + "_eval.json")
     checkpoint = args.run_dir / "checkpoints" / "best.pt"
@@ -99,7 +106,8 @@ def main() -> None:
     plot(args.run_dir, args.out.with_name(args.out.name + "_curve.png"), args.goal)
     print(json.dumps({k: result[k] for k in ("mean_return", "train_wall_minutes", "train_steps",
                                              "goal_reached_in_training_eval")}, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
