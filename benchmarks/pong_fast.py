@@ -24,28 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from howsure.errors import UserError, cli_main  # noqa: E402
+from howsure.logger import read_scalars  # noqa: E402
 
 
-def scalars_with_time(run_dir: Path, tag: str) -> list[tuple[int, float, float]]:
-    """(step, value, wall-clock seconds since the run's first event) of one TensorBoard tag."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    firsts = [acc.Scalars(t)[0].wall_time for t in acc.Tags()["scalars"] if acc.Scalars(t)]
-    t0 = min(firsts) if firsts else 0.0
-    return [(e.step, e.value, e.wall_time - t0) for e in acc.Scalars(tag)] if tag in acc.Tags()["scalars"] else []
-
-
-def plot(run_dir: Path, out_png: Path, goal: float) -> None:
+def plot(scalars: dict, out_png: Path, goal: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    evals = scalars_with_time(run_dir, "eval/episodic_return")
-    train = scalars_with_time(run_dir, "charts/episodic_return")
+    evals = scalars.get("eval/episodic_return", [])
+    train = scalars.get("charts/episodic_return", [])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, col, label in ((axes[0], 0, "agent steps"), (axes[1], 2, "wall-clock minutes")):
         scale = 1 / 60 if col == 2 else 1.0
@@ -91,7 +81,8 @@ def main() -> int:
     subprocess.run([sys.executable, str(ROOT / "evaluate.py"), str(checkpoint), "--episodes", str(args.episodes),
                     "--json", str(eval_json)], check=True, cwd=ROOT)
     result = json.loads(eval_json.read_text())
-    evals = scalars_with_time(args.run_dir, "eval/episodic_return")
+    scalars = read_scalars(args.run_dir, wall_time=True)  # (step, value, seconds since the first scalar)
+    evals = scalars.get("eval/episodic_return", [])
     reached = next(((s, v, t) for s, v, t in evals if v >= args.goal), None)
     result.update({
         "checkpoint": "best.pt (the best of training's evaluations)",
@@ -103,7 +94,7 @@ def main() -> int:
         {"step": reached[0], "mean_return": reached[1], "wall_minutes": round(reached[2] / 60, 2)},
     })
     eval_json.write_text(json.dumps(result, indent=2) + "\n")
-    plot(args.run_dir, args.out.with_name(args.out.name + "_curve.png"), args.goal)
+    plot(scalars, args.out.with_name(args.out.name + "_curve.png"), args.goal)
     print(json.dumps({k: result[k] for k in ("mean_return", "train_wall_minutes", "train_steps",
                                              "goal_reached_in_training_eval")}, indent=2))
     return 0

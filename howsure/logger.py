@@ -32,10 +32,15 @@ class Logger:
         self.writer.close()
 
 
-def read_scalars(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """All scalars of a run directory's event files, as {tag: [(step, value), ...]}."""
+def read_scalars(log_dir: str | Path, wall_time: bool = False) -> dict[str, list[tuple]]:
+    """All scalars of a run directory's event files, as {tag: [(step, value), ...]}; with
+    wall_time, [(step, value, seconds since the run's first scalar), ...]."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0})
     acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    events = {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
+    if not wall_time:
+        return {tag: [(e.step, e.value) for e in evs] for tag, evs in events.items()}
+    t0 = min((evs[0].wall_time for evs in events.values() if evs), default=0.0)
+    return {tag: [(e.step, e.value, e.wall_time - t0) for e in evs] for tag, evs in events.items()}
