@@ -91,6 +91,7 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
         agent, buffer, cfg.agent.batch_size, threaded=cfg.learner_thread,
         max_lag=getattr(cfg.agent, "updates_per_train", 1))
     on_policy: list[dict[str, float]] = []  # update metrics of agents without replay, since the last log
+    overlap = cfg.env.env_workers and learner is not None  # learn between send() and recv()
 
     def update_means() -> dict[str, float]:
         if learner is not None:
@@ -125,7 +126,6 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
             stepper.send(actions)
             before, step = step, step + n
             # env workers: learn while they step (the batch lacks only this newest transition)
-            overlap = cfg.env.env_workers and learner is not None
             if overlap:
                 learner.learn(agent.updates_due(step))
             st = stepper.recv()

@@ -48,6 +48,7 @@ class VectorStepper:
     def __init__(self, envs: gym.vector.VectorEnv):
         self.envs = envs
         self.lives: np.ndarray | None = None
+        self._workers = isinstance(envs, gym.vector.AsyncVectorEnv)  # steps run while the caller works
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         obs, infos = self.envs.reset(seed=seed)
@@ -56,13 +57,13 @@ class VectorStepper:
 
     def send(self, actions: np.ndarray) -> None:
         """Start a step; worker-process envs run it while the caller goes on until recv()."""
-        if isinstance(self.envs, gym.vector.AsyncVectorEnv):
+        if self._workers:
             self.envs.step_async(actions)
         else:
             self._actions = actions
 
     def recv(self) -> Step:
-        if isinstance(self.envs, gym.vector.AsyncVectorEnv):
+        if self._workers:
             return self._step_result(*self.envs.step_wait())
         return self._step_result(*self.envs.step(self._actions))
 
