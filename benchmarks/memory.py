@@ -1,15 +1,15 @@
 """bsuite memory_len (Osband et al. 2019, arXiv:1908.03568): DRQN (dqn + LSTM encoder) against
 the same agent with a feed-forward MLP, over memory lengths.
 
-    python benchmarks/memory.py [--lengths 1 3 5 10 20 30 50 70 100] [--episodes 1500] [--agents lstm mlp]
+    python benchmarks/memory.py [--lengths 1 3 5 ...] [--episodes 1500] [--agents lstm mlp]
 
 Each (agent, length) trains for --episodes episodes of bsuite's MemoryChain (one context bit,
 reward +1/-1 at the last of length + 1 steps), then plays 100 greedy evaluation episodes.
 Scoring follows bsuite's memory_len analysis: a length is solved when the regret ratio over all
 training episodes, (episodes - correct) / 0.5 / episodes, is below 0.75 (a correct rate above
-0.625); the score is the fraction of the lengths run that are solved. bsuite runs 10,000
-episodes per length over 23 lengths (1-100); this runs fewer of both on a shared CPU, so the
-score is "bsuite-style", not bsuite's. Anchor (bsuite paper): LSTM actor-critic ~0.65, DQN ~0.04.
+0.625); the score is the fraction of the lengths run that are solved. The default lengths are
+bsuite's 23 (1-100); bsuite trains 10,000 episodes per length, this --episodes (fewer is harder:
+the early, still-guessing episodes weigh more), so the score is "bsuite-style", not bsuite's. Anchor (bsuite paper): LSTM actor-critic ~0.65, DQN ~0.04.
 Writes benchmarks/results/memory_len.json and memory_len.png (--out renames); prints the JSON.
 """
 
@@ -46,7 +46,8 @@ def bsuite_id(length: int) -> tuple[str, dict]:
     return "bsuite/memory_len/0", {"memory_length": length}
 
 
-def run(agent: str, length: int, episodes: int, seed: int, episodes_per_update: int = 1) -> dict:
+def run(agent: str, length: int, episodes: int, seed: int, episodes_per_update: int = 1,
+        epsilon_decay_fraction: float = 0.3, extra: tuple[str, ...] = ()) -> dict:
     import train
     from howsure.logger import read_scalars
 
@@ -58,12 +59,13 @@ def run(agent: str, length: int, episodes: int, seed: int, episodes_per_update: 
                  f"log.every_steps={total}",
                  f"agent.train_every_steps={episodes_per_update * ep_steps}",
                  f"agent.learning_starts_steps={50 * ep_steps}",
-                 f"agent.epsilon_decay_steps={int(0.3 * total)}",
+                 f"agent.epsilon_decay_steps={int(epsilon_decay_fraction * total)}",
                  f"replay.sequence_length_steps={ep_steps}", f"replay.sequence_stride_steps={ep_steps}",
                  f"replay.capacity_steps={max(50_000, 200 * ep_steps)}"]
     overrides += [f"env.kwargs.{k}={v}" for k, v in kwargs.items()]
     if agent == "mlp":
         overrides += FEED_FORWARD
+    overrides += list(extra)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config.load(PRESET, overrides + [f"run_dir={tmp}"])
         t0 = time.perf_counter()
@@ -78,7 +80,9 @@ def run(agent: str, length: int, episodes: int, seed: int, episodes_per_update: 
             "episodes": int(len(returns)), "train_correct_rate": correct / max(len(returns), 1),
             "regret_ratio": regret_ratio, "solved": bool(regret_ratio < LEARNING_THRESH),
             "eval_return": eval_return, "eval_correct_rate": (eval_return + 1) / 2,
-            "steps": summary["step"], "wall_seconds": round(wall, 1)}
+            "steps": summary["step"], "wall_seconds": round(wall, 1),
+            "episodes_per_update": episodes_per_update, "epsilon_decay_fraction": epsilon_decay_fraction,
+            "overrides": list(extra)}
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -118,20 +122,29 @@ def plot(runs: list[dict], path: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--lengths", type=int, nargs="+", default=[1, 3, 5, 10, 20, 30, 50, 70, 100])
+    p.add_argument("--lengths", type=int, nargs="+", default=None,
+                   help="memory lengths (default: bsuite's sweep, 23 lengths from 1 to 100)")
     p.add_argument("--episodes", type=int, default=1500, help="training episodes per length")
     p.add_argument("--agents", nargs="+", default=["lstm", "mlp"], choices=["lstm", "mlp"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episodes-per-update", type=int, default=1, help="new episodes per gradient update")
+    p.add_argument("--epsilon-decay-fraction", type=float, default=0.3,
+                   help="epsilon anneals over this fraction of the training steps")
     p.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")
     p.add_argument("--out", default="memory_len", help="results name: benchmarks/results/<out>.json and .png")
+    p.add_argument("overrides", nargs="*", help="extra key=value config overrides for every run")
     args = p.parse_args()
+    if args.lengths is None:
+        from bsuite.experiments.memory_len import sweep
+
+        args.lengths = [s["memory_length"] for s in sweep.SETTINGS]
     out_json = RESULTS / f"{args.out}.json"
     runs = [] if args.fresh or not out_json.is_file() else json.loads(out_json.read_text())["runs"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     for agent in args.agents:
         for length in args.lengths:
-            r = run(agent, length, args.episodes, args.seed, args.episodes_per_update)
+            r = run(agent, length, args.episodes, args.seed, args.episodes_per_update,
+                    args.epsilon_decay_fraction, tuple(args.overrides))
             runs = [o for o in runs if (o["agent"], o["memory_length"]) != (agent, length)] + [r]
             out_json.write_text(json.dumps({"summary": summarize(runs), "runs": runs}, indent=1))
             print(json.dumps(r), file=sys.stderr, flush=True)

@@ -1,5 +1,5 @@
-"""LSTM state encoder: a per-step embedding (the MLP for vectors, the Nature CNN for frames)
-followed by an LSTM, as in DRQN (Hausknecht & Stone 2015, arXiv:1507.06527).
+"""LSTM state encoder: a per-step embedding (the MLP for vectors, the Nature CNN for frames, the
+detection encoder's set encoder for Atari object lists) followed by an LSTM, as in DRQN (Hausknecht & Stone 2015, arXiv:1507.06527).
 
 The recurrent interface every deep agent uses (see agents/recurrent.py):
   recurrent = True
@@ -28,11 +28,15 @@ from howsure.errors import UserError
 
 @dataclass(frozen=True)
 class LSTMConfig:
-    embed: str = "auto"  # per-step embedding: auto (frames -> nature_cnn, else mlp) | mlp | nature_cnn
+    embed: str = "auto"  # per-step embedding: auto (frames -> nature_cnn, else mlp) | mlp | nature_cnn | detection
     embed_hidden_sizes: tuple[int, ...] = (64,)  # units per MLP embedding layer (vectors)
     embed_features: int = 512  # units of the Nature CNN's last layer (frames)
     hidden_size: int = 64  # LSTM units
     num_layers: int = 1  # stacked LSTM layers
+    # 0: forget-gate bias 1 (Jozefowicz et al. 2015). T > 0: chrono initialisation (Tallec & Ollivier
+    # 2018, arXiv:1804.11188): forget bias log(U(1, T - 1)), input bias its negative, so units start
+    # out remembering for up to T steps and gradients reach back that far from the first update.
+    chrono_init_steps: int = 0  # agent steps
 
 
 class LSTMEncoder(nn.Module):
@@ -45,16 +49,29 @@ class LSTMEncoder(nn.Module):
             self.embed = MLPEncoder(MLPConfig(hidden_sizes=tuple(cfg.embed_hidden_sizes)), spec)
         elif embed == "nature_cnn":
             self.embed = NatureCNNEncoder(NatureCNNConfig(features=cfg.embed_features), spec)
+        elif embed == "detection":  # objects per frame (env.detector, or the shipped Pong detector on pixels)
+            from encoders.detection.encoder import DetectionConfig, DetectionEncoder
+
+            self.embed = DetectionEncoder(DetectionConfig(features=cfg.embed_features), spec)
         else:
-            raise UserError(f"encoder.lstm.embed must be auto, mlp or nature_cnn, got {cfg.embed!r}")
+            raise UserError(f"encoder.lstm.embed must be auto, mlp, nature_cnn or detection, got {cfg.embed!r}")
         if cfg.hidden_size <= 0 or cfg.num_layers <= 0:
             raise UserError("encoder.lstm.hidden_size and encoder.lstm.num_layers must be positive")
         self.obs_dims = len(spec.obs_shape)
         self.lstm = nn.LSTM(self.embed.out_features, cfg.hidden_size, cfg.num_layers, batch_first=True)
-        with torch.no_grad():  # forget-gate bias 1 (Jozefowicz et al. 2015): remember by default
+        if cfg.chrono_init_steps < 0 or cfg.chrono_init_steps == 1 or cfg.chrono_init_steps == 2:
+            raise UserError(f"encoder.lstm.chrono_init_steps must be 0 (off) or at least 3, got {cfg.chrono_init_steps}")
+        h = cfg.hidden_size
+        with torch.no_grad():  # gates are i, f, g, o; PyTorch adds bias_ih and bias_hh
             for name, bias in self.lstm.named_parameters():
-                if name.startswith("bias_ih"):
-                    bias[cfg.hidden_size:2 * cfg.hidden_size].fill_(1.0)  # gates are i, f, g, o
+                if name.startswith("bias_hh") and cfg.chrono_init_steps:
+                    bias[:2 * h].zero_()
+                elif name.startswith("bias_ih") and cfg.chrono_init_steps:
+                    forget = torch.log(torch.empty(h).uniform_(1.0, cfg.chrono_init_steps - 1))
+                    bias[h:2 * h].copy_(forget)
+                    bias[:h].copy_(-forget)
+                elif name.startswith("bias_ih"):
+                    bias[h:2 * h].fill_(1.0)  # remember by default
         self.layers, self.hidden = cfg.num_layers, cfg.hidden_size
         self.state_size = 2 * cfg.num_layers * cfg.hidden_size
         self.out_features = cfg.hidden_size

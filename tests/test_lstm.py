@@ -205,3 +205,23 @@ def test_lstm_composes_with_bayes_dqn():
     metrics = agent.update(buf.sample(8))
     assert np.isfinite(metrics["losses/td_loss"])
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.q.encoder.parameters()))
+
+
+def test_chrono_initialisation_sets_gate_biases():
+    """encoder.lstm.chrono_init_steps=T: forget bias log(U(1, T-1)), input bias its negative
+    (Tallec & Ollivier 2018); 0 keeps the forget-gate bias of 1."""
+    from encoders.lstm import LSTMConfig, LSTMEncoder
+
+    spec = envs.spec_of("CartPoleNoVel-v1", envs.make_env(config.load(None, ["env.id=CartPoleNoVel-v1"]).env))
+    h = 32
+    torch.manual_seed(0)
+    chrono = LSTMEncoder(LSTMConfig(hidden_size=h, chrono_init_steps=100), spec).lstm
+    forget_ih, input_ih = chrono.bias_ih_l0[h:2 * h], chrono.bias_ih_l0[:h]
+    assert (forget_ih >= 0).all() and (forget_ih <= np.log(99) + 1e-6).all()
+    assert forget_ih.std() > 0.5  # spread over time scales, not one value
+    torch.testing.assert_close(input_ih, -forget_ih)
+    assert (chrono.bias_hh_l0[:2 * h] == 0).all()  # PyTorch adds bias_hh: the sums are the chrono values
+    plain = LSTMEncoder(LSTMConfig(hidden_size=h), spec).lstm
+    assert (plain.bias_ih_l0[h:2 * h] == 1).all()
+    with pytest.raises(UserError, match="chrono_init_steps"):
+        LSTMEncoder(LSTMConfig(hidden_size=h, chrono_init_steps=2), spec)
