@@ -10,6 +10,7 @@ The order is fixed (innermost first):
   3. FireOnReset for games whose minimal action set has FIRE (Breakout would otherwise wait).
   3b. Flicker when flicker_prob > 0: each preprocessed screen blanked with that probability
      (DRQN's Flickering Pong, arXiv:1507.06527), before stacking as in the paper.
+  3c. DetectObjects when detector is set: each screen -> its top-K objects (envs/objects.py).
   4. FrameStackObservation: the last frame_stack frames; an episode's first stack repeats its
      first frame.
 Rewards are never clipped here: clipping is a learner-side switch (agent.clip_rewards).
@@ -21,6 +22,7 @@ import gymnasium as gym
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
 from envs.flicker import Flicker
+from envs.objects import DetectObjects
 
 
 class FireOnReset(gym.Wrapper):
@@ -70,6 +72,8 @@ def make_atari(cfg, render_mode: str | None = None) -> gym.Env:
         env = FireOnReset(env)
     if cfg.flicker_prob > 0:
         env = Flicker(env, cfg.flicker_prob)
+    if cfg.detector:
+        env = DetectObjects(env, cfg.detector, cfg.detector_top_k, cfg.detector_min_score)
     return FrameStackObservation(env, stack_size=cfg.frame_stack, padding_type="reset")
 
 
@@ -80,4 +84,5 @@ def protocol(cfg) -> str:
         f"frame_skip={cfg.frame_skip} full_action_space={cfg.full_action_space} "
         f"max_episode_frames={cfg.max_episode_frames} score=full game (all lives), raw"
         + (f" flicker_prob={cfg.flicker_prob}" if cfg.flicker_prob > 0 else "")
+        + (f" detector={cfg.detector}" if cfg.detector else "")
     )

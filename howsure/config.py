@@ -37,6 +37,11 @@ class EnvConfig:
     frame_stack: int = 4  # agent steps stacked into one observation
     max_episode_frames: int = 108_000  # emulator frames: 30 minutes of play at 60 Hz
     flicker_prob: float = 0.0  # each agent-step screen blanked with this probability (DRQN's Flickering Pong)
+    # a detector checkpoint (python -m encoders.detection fit): each screen is detected once, in the
+    # env, and the agent sees its top-K objects instead of pixels (envs/objects.py); null: pixels
+    detector: str | None = None
+    detector_top_k: int = 8  # objects kept per screen
+    detector_min_score: float = 0.3  # weaker detections become empty rows
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ def test_set_encoder_is_permutation_invariant(make):
 
 class _Spec:
     obs_shape = (4, 84, 84)
+    obs_dtype = np.dtype(np.uint8)
 
 
 def test_encoder_shapes_frozen_detector_and_annotation(tmp_path):
@@ -94,3 +95,36 @@ def test_video_frames_show_detected_boxes():
     assert changed.sum() > 20  # at least the agent's paddle is boxed
     # box outlines are the palette's colours (magenta = class 0, the agent's paddle)
     assert (drawn[changed] == np.array([255, 0, 255], dtype=np.uint8)).all(-1).any()
+
+
+@pytest.mark.atari
+def test_env_side_detection_gives_the_rows_the_network_would_compute():
+    """env.detector: each screen is detected once in the env; the stacked rows equal what the
+    encoder computes from the same pixels, and the agent (dqn, or dqn + LSTM) acts on them."""
+    import envs
+    from agents import make_agent
+    from howsure import config
+    from howsure.errors import UserError
+
+    rows_cfg = config.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0"])
+    pixel_cfg = config.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0", "env.detector=null"])
+    with_rows, with_pixels = envs.make_env(rows_cfg.env), envs.make_env(pixel_cfg.env)
+    spec = envs.spec_of(rows_cfg.env.id, with_rows)
+    assert spec.obs_shape == (4, 8, 8) and spec.obs_dtype == np.float32  # 4 frames x 8 objects x (3 classes + 5)
+    enc = DetectionEncoder(DetectionConfig(), envs.spec_of(pixel_cfg.env.id, with_pixels))
+    a, _ = with_rows.reset(seed=3)
+    b, _ = with_pixels.reset(seed=3)
+    for t in range(60):
+        a, *_ = with_rows.step(t % 6)
+        b, *_ = with_pixels.step(t % 6)
+    with torch.no_grad():
+        expected = enc.rows(torch.from_numpy(b)[None])[0]
+    torch.testing.assert_close(torch.from_numpy(a), expected, atol=1e-5, rtol=0)
+    assert (a[-1, :, -1] > 0).sum() >= 3  # both paddles and the ball
+    for overrides in ([], ["encoder.name=lstm", "encoder.lstm.embed=detection", "replay.kind=sequence"]):
+        agent = make_agent(config.load("configs/dqn_pong_detection.yaml", overrides), spec)
+        assert agent.act(a[None], 0, epsilon=0.0).shape == (1,)
+    with_rows.close()
+    with_pixels.close()
+    with pytest.raises(UserError, match="env.detector"):
+        envs.make_env(config.load(None, ["env.detector=encoders/detection/weights/pong.pt"]).env)
