@@ -45,7 +45,7 @@ def run(name: str, args) -> dict:
                  f"eval.episodes={args.eval_episodes}", f"eval.num_envs={args.eval_episodes}",
                  f"torch_threads={args.threads}", "log.quiet=true", *AGENTS[name], *args.set]
     final = run_dir / "checkpoints" / "final.pt"
-    if not final.is_file():
+    if not final.is_file() and not args.report_only:
         if (run_dir / "checkpoints" / "latest.pt").is_file():
             cmd = [sys.executable, str(ROOT / "train.py"), "--resume", str(run_dir)]
         else:
@@ -57,8 +57,9 @@ def run(name: str, args) -> dict:
 
     scalars = read_scalars(run_dir)
     curve = [(int(s), float(v)) for s, v in scalars.get("eval/episodic_return", [])]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    return {"eval_curve": curve, "wall_seconds": summary["wall_seconds"],
+    summary_file = run_dir / "summary.json"  # written when a run ends (finished or stopped)
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    return {"eval_curve": curve, "steps_run": summary.get("step"), "wall_seconds": summary.get("wall_seconds"),
             **{f"steps_to_{int(t)}": steps_to(curve, t) for t in TARGETS}}
 
 
@@ -95,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default="runs/detection_vs_pixels", help="run directories (kept for --resume)")
     p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS))
     p.add_argument("--set", nargs="*", default=[], metavar="key=value", help="extra overrides for both agents")
+    p.add_argument("--report-only", action="store_true",
+                   help="read the runs as they are (a run still going, or stopped early) without training")
     p.add_argument("--json")
     p.add_argument("--png")
     args = p.parse_args(argv)
