@@ -47,7 +47,7 @@ def run(name: str, args) -> dict:
     final = run_dir / "checkpoints" / "final.pt"
     if not final.is_file() and not args.report_only:
         if (run_dir / "checkpoints" / "latest.pt").is_file():
-            cmd = [sys.executable, str(ROOT / "train.py"), "--resume", str(run_dir)]
+            cmd = [sys.executable, str(ROOT / "train.py"), "--resume", str(run_dir), f"total_steps={args.steps}"]
         else:
             cmd = [sys.executable, str(ROOT / "train.py"), "--config", str(ROOT / args.config),
                    f"run_dir={run_dir}", "--overwrite", *overrides]
