@@ -73,10 +73,14 @@ def main() -> int:
     p.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")
     p.add_argument("overrides", nargs="*", help="extra key=value config overrides for every run")
     args = p.parse_args()
-    old = [] if args.fresh or not RESULTS.is_file() else json.loads(RESULTS.read_text())["runs"]
+    if args.fresh:
+        RESULTS.unlink(missing_ok=True)
+    old = []
     for enc in args.encoders:
         for seed in args.seeds:
             r = run(enc, seed, args.steps, args.overrides)
+            # read again just before writing: another invocation may have merged its seeds meanwhile
+            old = json.loads(RESULTS.read_text())["runs"] if RESULTS.is_file() else []
             old = [o for o in old if (o["encoder"], o["seed"]) != (enc, seed)] + [r]
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps({"summary": summarize(old), "runs": old}, indent=1))
