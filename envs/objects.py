@@ -41,10 +41,12 @@ class DetectObjects(gym.ObservationWrapper):
         self.top_k, self.min_score = top_k, min_score
         self.n_classes = self.detector.n_classes
         self.observation_space = spaces.Box(0.0, 1.0, (top_k, self.n_classes + 5), np.float32)
+        self.screen: np.ndarray | None = None  # the last screen detected (the labeller collects it)
 
     def observation(self, frame: np.ndarray) -> np.ndarray:
         from encoders.detection.encoder import object_rows
 
+        self.screen = frame
         with torch.inference_mode():
             boxes, classes, scores = self.detector.top_k(torch.from_numpy(np.ascontiguousarray(frame))[None],
                                                          self.top_k, CANDIDATES, IOU_THRESHOLD)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 from encoders.detection.labels import game_labels, game_name, label_raw
@@ -15,6 +16,15 @@ def _preprocessing(env):
     while not hasattr(env, "obs_buffer"):
         env = env.env
     return env
+
+
+def _objects(env):
+    """The DetectObjects wrapper inside env when the agent sees objects (env.detector), else None."""
+    from envs.objects import DetectObjects
+
+    while isinstance(env, gym.Wrapper) and not isinstance(env, DetectObjects):
+        env = env.env
+    return env if isinstance(env, DetectObjects) else None
 
 
 def collect(env_id: str, frames: int, *, seed: int = 0, every_steps: int = 2, checkpoint: str | None = None,
@@ -42,6 +52,7 @@ def collect(env_id: str, frames: int, *, seed: int = 0, every_steps: int = 2, ch
         env_cfg = config.load(None, [f"env.id={env_id}"]).env
     env = envs.make_env(env_cfg)
     pre = _preprocessing(env)
+    objects = _objects(env)  # an agent that sees objects: the screen comes from the detector's input
     rng = np.random.default_rng(seed)
     out_frames, boxes, classes, frame_index, episodes = [], [], [], [], []
     obs, _ = env.reset(seed=seed)
@@ -56,9 +67,10 @@ def collect(env_id: str, frames: int, *, seed: int = 0, every_steps: int = 2, ch
         obs, _, terminated, truncated, _ = env.step(action)
         step += 1
         if step % every_steps == 0:
-            b, c = label_raw(pre.obs_buffer[0], game, tuple(obs.shape[-2:]))
+            screen = objects.screen if objects is not None else np.asarray(obs)[-1]
+            b, c = label_raw(pre.obs_buffer[0], game, tuple(screen.shape))
             frame_index.append(np.full(len(c), len(out_frames), dtype=np.int64))
-            out_frames.append(np.asarray(obs)[-1].copy())
+            out_frames.append(np.array(screen, copy=True))
             boxes.append(b)
             classes.append(c)
             episodes.append(episode)
