@@ -1,7 +1,7 @@
 """bsuite memory_len (Osband et al. 2019, arXiv:1908.03568): DRQN (dqn + LSTM encoder) against
 the same agent with a feed-forward MLP, over memory lengths.
 
-    python benchmarks/memory.py [--lengths 1 3 5 ...] [--episodes 1500] [--agents lstm mlp]
+    python benchmarks/memory.py [--lengths 1 3 5 ...] [--episodes 1000] [--agents lstm mlp]
 
 Each (agent, length) trains for --episodes episodes of bsuite's MemoryChain (one context bit,
 reward +1/-1 at the last of length + 1 steps), then plays 100 greedy evaluation episodes.
@@ -124,7 +124,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lengths", type=int, nargs="+", default=None,
                    help="memory lengths (default: bsuite's sweep, 23 lengths from 1 to 100)")
-    p.add_argument("--episodes", type=int, default=1500, help="training episodes per length")
+    p.add_argument("--episodes", type=int, default=1000, help="training episodes per length")
     p.add_argument("--agents", nargs="+", default=["lstm", "mlp"], choices=["lstm", "mlp"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episodes-per-update", type=int, default=1, help="new episodes per gradient update")
