@@ -44,8 +44,10 @@ def run(name: str, args) -> dict:
     overrides = [f"total_steps={args.steps}", f"seed={args.seed}", f"eval.every_steps={args.eval_every}",
                  f"eval.episodes={args.eval_episodes}", f"eval.num_envs={args.eval_episodes}",
                  f"torch_threads={args.threads}", "log.quiet=true", *AGENTS[name], *args.set]
-    final = run_dir / "checkpoints" / "final.pt"
-    if not final.is_file() and not args.report_only:
+    summary_file = run_dir / "summary.json"  # written when a run ends (finished or stopped)
+    steps_done = json.loads(summary_file.read_text())["step"] if summary_file.is_file() else 0
+    finished = (run_dir / "checkpoints" / "final.pt").is_file() and steps_done >= args.steps
+    if not finished and not args.report_only:  # a shorter finished run is continued to --steps
         if (run_dir / "checkpoints" / "latest.pt").is_file():
             cmd = [sys.executable, str(ROOT / "train.py"), "--resume", str(run_dir), f"total_steps={args.steps}"]
         else:
@@ -57,7 +59,6 @@ def run(name: str, args) -> dict:
 
     scalars = read_scalars(run_dir)
     curve = [(int(s), float(v)) for s, v in scalars.get("eval/episodic_return", [])]
-    summary_file = run_dir / "summary.json"  # written when a run ends (finished or stopped)
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     return {"eval_curve": curve, "steps_run": summary.get("step"), "wall_seconds": summary.get("wall_seconds"),
             **{f"steps_to_{int(t)}": steps_to(curve, t) for t in TARGETS}}
