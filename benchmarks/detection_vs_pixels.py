@@ -3,15 +3,15 @@ Nature CNN), the same DQN settings (configs/dqn_pong_detection.yaml) and the sam
 steps; reports the steps each needed to reach an evaluated mean return of 0 and of +15, and
 plots both learning curves.
 
-Meant for about an hour of CPU per agent (not run in CI; too long for the sessions so far):
+About an hour of CPU per agent at 300,000 steps (not run in CI):
 
     nice -n 10 python benchmarks/detection_vs_pixels.py --steps 300000 \
         --json benchmarks/results/detection_vs_pixels.json --png benchmarks/results/detection_vs_pixels.png
 
-Runs the agents one after the other; `--agents objects` and `--agents pixels` in two processes with
-`--threads 1` run them side by side, and a last call without --agents only reads both runs (a
-finished run is not trained again). The run directories are kept, so a stopped benchmark continues
-(train.py --resume) instead of starting again.
+Runs the agents one after the other. `--agents objects` and `--agents pixels` in two processes with
+`--threads 1` run them side by side, and then `--report-only` reads both runs. The run directories
+are kept: a stopped run continues (train.py --resume), and a finished run shorter than --steps is
+continued to --steps.
 """
 
 from __future__ import annotations
@@ -60,27 +60,36 @@ def run(name: str, args) -> dict:
     scalars = read_scalars(run_dir)
     curve = [(int(s), float(v)) for s, v in scalars.get("eval/episodic_return", [])]
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-    return {"eval_curve": curve, "steps_run": summary.get("step"), "wall_seconds": summary.get("wall_seconds"),
+    train = [(int(s), float(v)) for s, v in scalars.get("charts/episodic_return", [])]
+    return {"eval_curve": curve, "training_returns": train, "steps_run": summary.get("step"),
+            "wall_seconds": summary.get("wall_seconds"),
             **{f"steps_to_{int(t)}": steps_to(curve, t) for t in TARGETS}}
 
 
 def plot(results: dict, path: str) -> None:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in results.items():
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (name, r) in enumerate(results.items()):
+        colour = f"C{i}"
         if r["eval_curve"]:
             s, v = zip(*r["eval_curve"])
-            ax.plot(s, v, marker="o", label=name)
+            ax.plot(s, v, marker="o", color=colour, label=f"{name}: evaluations")
+        if len(r.get("training_returns", [])) >= 20:
+            s, v = map(np.asarray, zip(*r["training_returns"]))
+            smooth = np.convolve(v, np.ones(20) / 20, mode="valid")
+            ax.plot(s[19:], smooth, color=colour, lw=1, ls="--", alpha=0.7,
+                    label=f"{name}: training episodes (mean of 20)")
     for t in TARGETS:
         ax.axhline(t, color="grey", lw=0.5, ls="--")
     ax.set_xlabel("agent steps")
-    ax.set_ylabel("evaluated mean return")
-    ax.set_title("DQN on Pong: object list (detection encoder) vs pixels (Nature CNN)")
-    ax.legend()
+    ax.set_ylabel("mean return (game score)")
+    ax.set_title("DQN on Pong: objects (detection encoder) vs pixels (Nature CNN)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
