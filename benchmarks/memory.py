@@ -9,7 +9,8 @@ Scoring follows bsuite's memory_len analysis: a length is solved when the regret
 training episodes, (episodes - correct) / 0.5 / episodes, is below 0.75 (a correct rate above
 0.625); the score is the fraction of the lengths run that are solved. The default lengths are
 bsuite's 23 (1-100); bsuite trains 10,000 episodes per length, this --episodes (fewer is harder:
-the early, still-guessing episodes weigh more), so the score is "bsuite-style", not bsuite's. Anchor (bsuite paper): LSTM actor-critic ~0.65, DQN ~0.04.
+the early, still-guessing episodes weigh more), so the score is "bsuite-style", not bsuite's.
+Anchor (bsuite paper): LSTM actor-critic ~0.65, DQN ~0.04.
 Writes benchmarks/results/memory_len.json and memory_len.png (--out renames); prints the JSON.
 """
 

@@ -1,5 +1,6 @@
 """LSTM state encoder: a per-step embedding (the MLP for vectors, the Nature CNN for frames, the
-detection encoder's set encoder for Atari object lists) followed by an LSTM, as in DRQN (Hausknecht & Stone 2015, arXiv:1507.06527).
+detection encoder for Atari object lists) followed by an LSTM, as in DRQN (Hausknecht & Stone
+2015, arXiv:1507.06527).
 
 The recurrent interface every deep agent uses (see agents/recurrent.py):
   recurrent = True
@@ -30,7 +31,7 @@ from howsure.errors import UserError
 class LSTMConfig:
     embed: str = "auto"  # per-step embedding: auto (frames -> nature_cnn, else mlp) | mlp | nature_cnn | detection
     embed_hidden_sizes: tuple[int, ...] = (64,)  # units per MLP embedding layer (vectors)
-    embed_features: int = 512  # units of the Nature CNN's last layer (frames)
+    embed_features: int = 512  # units out of the nature_cnn or detection embedding
     hidden_size: int = 64  # LSTM units
     num_layers: int = 1  # stacked LSTM layers
     # 0: forget-gate bias 1 (Jozefowicz et al. 2015). T > 0: chrono initialisation (Tallec & Ollivier
@@ -59,7 +60,7 @@ class LSTMEncoder(nn.Module):
             raise UserError("encoder.lstm.hidden_size and encoder.lstm.num_layers must be positive")
         self.obs_dims = len(spec.obs_shape)
         self.lstm = nn.LSTM(self.embed.out_features, cfg.hidden_size, cfg.num_layers, batch_first=True)
-        if cfg.chrono_init_steps < 0 or cfg.chrono_init_steps == 1 or cfg.chrono_init_steps == 2:
+        if cfg.chrono_init_steps < 0 or 0 < cfg.chrono_init_steps < 3:
             raise UserError(f"encoder.lstm.chrono_init_steps must be 0 (off) or at least 3, got {cfg.chrono_init_steps}")
         h = cfg.hidden_size
         with torch.no_grad():  # gates are i, f, g, o; PyTorch adds bias_ih and bias_hh

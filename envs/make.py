@@ -56,7 +56,7 @@ def check_id(env_id: str) -> None:
 def make_env(cfg, render_mode: str | None = None) -> gym.Env:
     """One environment, as the config describes it, with its action space checked."""
     check_id(cfg.id)
-    if getattr(cfg, "detector", None) and family_of(cfg.id).name != "atari":
+    if cfg.detector and family_of(cfg.id).name != "atari":
         raise UserError(f"env.detector works on ALE/ games (screens), not on {cfg.id!r}: set env.detector=null")
     try:
         env = family_of(cfg.id).make(cfg, render_mode=render_mode)

@@ -16,18 +16,18 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from encoders.detection.encoder import DetectionConfig, object_rows, resolve_checkpoint
+from encoders.detection.model import load_detector
 from howsure.errors import UserError
 
-CANDIDATES = 64  # best anchors per frame that enter NMS (as encoder.detection.candidates)
-IOU_THRESHOLD = 0.5  # NMS (as encoder.detection.iou_threshold)
+# the encoder's defaults for what the env does not expose
+CANDIDATES = DetectionConfig.candidates  # best anchors per frame that enter NMS
+IOU_THRESHOLD = DetectionConfig.iou_threshold  # NMS
 
 
 class DetectObjects(gym.ObservationWrapper):
     def __init__(self, env: gym.Env, checkpoint: str, top_k: int, min_score: float):
         super().__init__(env)
-        from encoders.detection.encoder import resolve_checkpoint
-        from encoders.detection.model import load_detector
-
         if top_k <= 0 or top_k > CANDIDATES or not 0 <= min_score <= 1:
             raise UserError(f"env.detector_top_k must be in 1..{CANDIDATES} and env.detector_min_score in "
                             f"[0, 1]; got {top_k} and {min_score}")
@@ -44,8 +44,6 @@ class DetectObjects(gym.ObservationWrapper):
         self.screen: np.ndarray | None = None  # the last screen detected (the labeller collects it)
 
     def observation(self, frame: np.ndarray) -> np.ndarray:
-        from encoders.detection.encoder import object_rows
-
         self.screen = frame
         with torch.inference_mode():
             boxes, classes, scores = self.detector.top_k(torch.from_numpy(np.ascontiguousarray(frame))[None],
