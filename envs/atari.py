@@ -22,7 +22,6 @@ import gymnasium as gym
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
 from envs.flicker import Flicker
-from envs.objects import DetectObjects
 
 
 class FireOnReset(gym.Wrapper):
@@ -73,6 +72,8 @@ def make_atari(cfg, render_mode: str | None = None) -> gym.Env:
     if cfg.flicker_prob > 0:
         env = Flicker(env, cfg.flicker_prob)
     if cfg.detector:
+        from envs.objects import DetectObjects  # torch and the detector only for envs that use them
+
         env = DetectObjects(env, cfg.detector, cfg.detector_top_k, cfg.detector_min_score)
     return FrameStackObservation(env, stack_size=cfg.frame_stack, padding_type="reset")
 
