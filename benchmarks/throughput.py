@@ -15,6 +15,7 @@ Every speed switch is measured on its own against the plain loop, in the same ru
   fast               both: the switches configs/dqn_pong_fast.yaml uses; howsure_sps is this row
   learner_thread     fast + learner_thread=true (updates on a thread while the loop acts)
   env_workers        fast + env.env_workers=true (envs in worker processes, stepping during the update)
+  num_envs4          fast + env.num_envs=4 (4 games, one batched forward pass per update)
 
 learner_bound_sps is measured with the `fast` switches, so fraction_of_limit compares like with like.
 
@@ -133,6 +134,7 @@ SWITCHES = {
     "fast": FAST,
     "learner_thread": [*FAST, "learner_thread=true"],
     "env_workers": [*FAST, "env.env_workers=true"],
+    "num_envs4": [*FAST, "env.num_envs=4"],
 }
 
 
