@@ -60,7 +60,7 @@ def test_dqn_with_detection_encoder_trains_on_pong_and_evaluates(tmp_path, cli):
     run = tmp_path / "run"
     train = cli("train.py", "--config", "configs/dqn_pong_detection.yaml", f"run_dir={run}", "--quiet",
                 "total_steps=2000", "agent.learning_starts_steps=500", "agent.batch_size=8",
-                "agent.train_every_steps=4", "agent.target_update_every_updates=50",
+                "agent.train_every_steps=4", "agent.updates_per_train=1", "agent.target_update_every_updates=50",
                 "replay.capacity_steps=2000", "eval.every_steps=0", "checkpoint_every_steps=1000",
                 "log.every_steps=500", "encoder.detection.set_encoder=attention", "torch_threads=1")
     assert train.returncode == 0, train.stderr[-2000:]
