@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # objects: the preset as it is (detected once per screen in the env, float rows in uniform replay,
-# one update per agent step: an update never runs the detector, so it costs ~3 ms).
+# 2 updates per agent step: an update never runs the detector, so it costs ~3 ms).
 # pixels: the Nature CNN on the 84x84 stacks, in the frame-deduplicating replay (same sampling, n-step
 # and priorities as uniform, 7 KB per transition instead of 56 KB) with the bf16 encoder switch (a
 # speed switch: about 1.5x faster updates, same algorithm), and the Nature ratio of one update per 4
@@ -37,8 +37,6 @@ AGENTS = {"objects": ["encoder.name=detection"],
           "pixels": ["encoder.name=nature_cnn", "env.detector=null", "replay.kind=atari", "agent.bf16_autocast=true",
                      "agent.train_every_steps=4"],
           "objects_every4": ["encoder.name=detection", "agent.train_every_steps=4"]}
-LABELS = {"objects": "objects, 2 updates per step", "pixels": "pixels, 1 update per 4 steps",
-          "objects_every4": "objects, 1 update per 4 steps"}
 TARGETS = (0.0, 15.0)  # the issue's
 EARLY = (-18.0, -15.0)  # the first steps off the -21 floor, where an agent that is far from 0 still shows its pace
 
@@ -64,14 +62,17 @@ def run(name: str, args) -> dict:
                    f"run_dir={run_dir}", "--overwrite", *overrides]
         print(" ".join(cmd), file=sys.stderr, flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
+    from howsure import config
     from howsure.logger import read_scalars
 
     scalars = read_scalars(run_dir)
     curve = [(int(s), float(v)) for s, v in scalars.get("eval/episodic_return", [])]
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     train = [(int(s), float(v)) for s, v in scalars.get("charts/episodic_return", [])]
+    agent = config.from_yaml((run_dir / "config.yaml").read_text()).agent  # as the run was made
     return {"eval_curve": curve, "training_returns": train, "steps_run": summary.get("step"),
             "wall_seconds": summary.get("wall_seconds"),
+            "updates_per_step": agent.updates_per_train / agent.train_every_steps,
             **{f"steps_to_{int(t)}": steps_to(curve, t) for t in (*EARLY, *TARGETS)}}
 
 
@@ -84,15 +85,15 @@ def plot(results: dict, path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for i, (name, r) in enumerate(results.items()):
-        colour = f"C{i}"
+        colour, name = f"C{i}", f"{name} ({r['updates_per_step']:g} updates/step)"
         if r["eval_curve"]:
             s, v = zip(*r["eval_curve"])
-            ax.plot(s, v, marker="o", color=colour, label=f"{LABELS[name]}: evaluations")
+            ax.plot(s, v, marker="o", color=colour, label=f"{name}: evaluations")
         if len(r.get("training_returns", [])) >= 20:
             s, v = map(np.asarray, zip(*r["training_returns"]))
             smooth = np.convolve(v, np.ones(20) / 20, mode="valid")
             ax.plot(s[19:], smooth, color=colour, lw=1, ls="--", alpha=0.7,
-                    label=f"{LABELS[name]}: training episodes (mean of 20)")
+                    label=f"{name}: training episodes (mean of 20)")
     for t in TARGETS:
         ax.axhline(t, color="grey", lw=0.5, ls="--")
     ax.set_xlabel("agent steps")
