@@ -3,7 +3,7 @@ Nature CNN), the same DQN settings (configs/dqn_pong_detection.yaml, except the 
 AGENTS) and the same number of agent steps; reports the steps each needed to reach an evaluated
 mean return of 0 and of +15, and plots the learning curves.
 
-300,000 steps take about 60-80 minutes of one core for the pixel agent and 100-120 for the object
+300,000 steps take about 60-80 minutes of one core for the pixel agent and 100-130 for the object
 agent, whose 2 updates per step cost more than the pixel agent's one per 4 (not run in CI):
 
     nice -n 10 python benchmarks/detection_vs_pixels.py --steps 300000 \
