@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from howsure.errors import UserError, cli_main  # noqa: E402
+
 # objects: the preset as it is (detected once per screen in the env, float rows in uniform replay,
 # 2 updates per agent step: an update never runs the detector, so it costs ~3 ms).
 # pixels: the Nature CNN on the 84x84 stacks, in the frame-deduplicating replay (same sampling, n-step
@@ -33,10 +35,13 @@ sys.path.insert(0, str(ROOT))
 # speed switch: about 1.5x faster updates, same algorithm), and the Nature ratio of one update per 4
 # steps: its update costs 20-25 ms, so one per step would fit only ~1/3 of the steps in the hour.
 # objects_every4: the object agent at the pixel agent's ratio, so the encoder is the only difference.
+# EVERY4 pins all three keys: the preset's 2 updates per step and target every 2,000 updates must
+# not leak into the 1-per-4 agents (the target stays every 4,000 agent steps, as in dqn_pong_fast).
+EVERY4 = ["agent.train_every_steps=4", "agent.updates_per_train=1", "agent.target_update_every_updates=1000"]
 AGENTS = {"objects": ["encoder.name=detection"],
           "pixels": ["encoder.name=nature_cnn", "env.detector=null", "replay.kind=atari", "agent.bf16_autocast=true",
-                     "agent.train_every_steps=4"],
-          "objects_every4": ["encoder.name=detection", "agent.train_every_steps=4"]}
+                     *EVERY4],
+          "objects_every4": ["encoder.name=detection", *EVERY4]}
 TARGETS = (0.0, 15.0)  # the issue's
 EARLY = (-18.0, -15.0)  # the first steps off the -21 floor, where an agent that is far from 0 still shows its pace
 
@@ -65,6 +70,9 @@ def run(name: str, args) -> dict:
     from howsure import config
     from howsure.logger import read_scalars
 
+    if not (run_dir / "config.yaml").is_file():  # only --report-only gets here without a run
+        raise UserError(f"no run at {run_dir}: drop --report-only to train it, "
+                        "or point --runs at the run directories")
     scalars = read_scalars(run_dir)
     curve = [(int(s), float(v)) for s, v in scalars.get("eval/episodic_return", [])]
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
@@ -105,6 +113,7 @@ def plot(results: dict, path: str) -> None:
     fig.savefig(path, dpi=100)
 
 
+@cli_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=300_000, help="agent steps per agent")
