@@ -56,6 +56,14 @@ def run(name: str, args) -> dict:
     overrides = [f"total_steps={args.steps}", f"seed={args.seed}", f"eval.every_steps={args.eval_every}",
                  f"eval.episodes={args.eval_episodes}", f"eval.num_envs={args.eval_episodes}",
                  f"torch_threads={args.threads}", "log.quiet=true", *AGENTS[name], *args.set]
+    saved = run_dir / "config.yaml"
+    if saved.is_file():  # a run of another seed in the same --runs would be continued and reported as this one
+        import yaml
+
+        seed = yaml.safe_load(saved.read_text()).get("seed")
+        if seed != args.seed:
+            raise UserError(f"{run_dir} is a run of seed {seed}, not --seed {args.seed}: "
+                            f"give each seed its own --runs directory")
     summary_file = run_dir / "summary.json"  # written when a run ends (finished or stopped)
     steps_done = json.loads(summary_file.read_text())["step"] if summary_file.is_file() else 0
     finished = (run_dir / "checkpoints" / "final.pt").is_file() and steps_done >= args.steps
