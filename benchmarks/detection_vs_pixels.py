@@ -56,11 +56,11 @@ def run(name: str, args) -> dict:
     overrides = [f"total_steps={args.steps}", f"seed={args.seed}", f"eval.every_steps={args.eval_every}",
                  f"eval.episodes={args.eval_episodes}", f"eval.num_envs={args.eval_episodes}",
                  f"torch_threads={args.threads}", "log.quiet=true", *AGENTS[name], *args.set]
+    from howsure import config  # torch-free; the logger (torch) is imported after training
+
     saved = run_dir / "config.yaml"
     if saved.is_file():  # a run of another seed in the same --runs would be continued and reported as this one
-        import yaml
-
-        seed = yaml.safe_load(saved.read_text()).get("seed")
+        seed = config.from_yaml(saved.read_text()).seed
         if seed != args.seed:
             raise UserError(f"{run_dir} is a run of seed {seed}, not --seed {args.seed}: "
                             f"give each seed its own --runs directory")
@@ -75,7 +75,6 @@ def run(name: str, args) -> dict:
                    f"run_dir={run_dir}", "--overwrite", *overrides]
         print(" ".join(cmd), file=sys.stderr, flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
-    from howsure import config
     from howsure.logger import read_scalars
 
     if not (run_dir / "config.yaml").is_file():  # only --report-only gets here without a run
