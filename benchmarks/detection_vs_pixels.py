@@ -60,7 +60,7 @@ def run(name: str, args) -> dict:
 
     saved = run_dir / "config.yaml"
     if saved.is_file():  # a run of another seed in the same --runs would be continued and reported as this one
-        seed = config.from_yaml(saved.read_text()).seed
+        seed = config.from_dict(config.read_yaml(saved)).seed
         if seed != args.seed:
             raise UserError(f"{run_dir} is a run of seed {seed}, not --seed {args.seed}: "
                             f"give each seed its own --runs directory")
@@ -77,14 +77,14 @@ def run(name: str, args) -> dict:
         subprocess.run(cmd, check=True, cwd=ROOT)
     from howsure.logger import read_scalars
 
-    if not (run_dir / "config.yaml").is_file():  # only --report-only gets here without a run
+    if not saved.is_file():  # only --report-only gets here without a run
         raise UserError(f"no run at {run_dir}: drop --report-only to train it, "
                         "or point --runs at the run directories")
     scalars = read_scalars(run_dir)
     curve = [(int(s), float(v)) for s, v in scalars.get("eval/episodic_return", [])]
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     train = [(int(s), float(v)) for s, v in scalars.get("charts/episodic_return", [])]
-    agent = config.from_yaml((run_dir / "config.yaml").read_text()).agent  # as the run was made
+    agent = config.from_dict(config.read_yaml(saved)).agent  # as the run was made (the run may be new)
     return {"eval_curve": curve, "training_returns": train, "steps_run": summary.get("step"),
             "wall_seconds": summary.get("wall_seconds"),
             "updates_per_step": agent.updates_per_train / agent.train_every_steps,
