@@ -20,7 +20,7 @@ import numpy as np
 import envs
 from agents import make_agent
 from envs.atari import is_atari, protocol
-from howsure import checkpoint, config, seeding
+from howsure import checkpoint, config, export, seeding
 from howsure.episodes import Episode, EpisodeTracker
 from howsure.errors import UserError, cli_main
 
@@ -28,7 +28,8 @@ from howsure.errors import UserError, cli_main
 def make_eval_envs(cfg: config.Config, num_envs: int | None = None, render_mode: str | None = None):
     """Evaluation envs: NEXT_STEP autoreset, so a finished env shows its last frame until reset."""
     k = num_envs or max(1, min(cfg.eval.num_envs, cfg.eval.episodes))
-    return envs.make_vector_env(cfg.env, k, same_step=False, render_mode=render_mode)
+    # training waits while it evaluates, so C++ vector envs may step on every core
+    return envs.make_vector_env(cfg.env, k, same_step=False, render_mode=render_mode, threads=os.cpu_count())
 
 
 def evaluate_agent(agent, eval_envs, episodes: int, epsilon: float, *, seed: int, step: int,
@@ -73,16 +74,20 @@ def evaluate_agent(agent, eval_envs, episodes: int, epsilon: float, *, seed: int
 
 
 def load_run(path: str, overrides: list[str] | None = None):
-    """(config, agent, checkpoint meta) rebuilt from a run directory or a checkpoint file."""
-    ckpt_path = checkpoint.find(path)
-    state = checkpoint.load(ckpt_path)
-    saved = config.from_yaml(state["config_yaml"])
+    """(config, agent, checkpoint meta) rebuilt from a run directory, a checkpoint file or a
+    watch-only export (howsure/export.py)."""
+    if export.is_export(path):
+        saved, meta, tensors = export.read_export(path)
+        ckpt_path, state = Path(path), None
+    else:
+        ckpt_path = checkpoint.find(path)
+        state = checkpoint.load(ckpt_path)
+        saved, meta = config.from_yaml(state["config_yaml"]), state["meta"]
     cfg = config.from_dict(config.merge(config.to_dict(saved), config.parse_overrides(overrides or [])))
-    checkpoint.check_matches(state["meta"], agent=cfg.agent.name, env_id=cfg.env.id, source=str(ckpt_path))
+    checkpoint.check_matches(meta, agent=cfg.agent.name, env_id=cfg.env.id, source=str(ckpt_path))
     env = envs.make_env(cfg.env)
     spec = envs.spec_of(cfg.env.id, env)
     env.close()
-    meta = state["meta"]
     if list(spec.obs_shape) != list(meta["obs_shape"]) or spec.n_actions != meta["n_actions"]:
         raise UserError(
             f"checkpoint {str(ckpt_path)!r} expects observations {tuple(meta['obs_shape'])} and "
@@ -90,7 +95,10 @@ def load_run(path: str, overrides: list[str] | None = None):
             "keep the env settings it was trained with"
         )
     agent = make_agent(cfg, spec)
-    agent.load_state_dict(state["agent"])
+    if state is None:
+        export.load_weights(agent, tensors, str(ckpt_path))
+    else:
+        agent.load_state_dict(state["agent"])
     return cfg, agent, meta
 
 
@@ -138,16 +146,23 @@ class VideoWriter:
             self.writer = None
 
 
+ATARI_HZ = 60.0  # the console's frame rate: one agent step shows frame_skip emulator frames
+
+
 def video_fps(cfg: config.Config) -> float:
+    """Frames per second that play the game at its real speed (Atari: 60 / frame_skip)."""
+    if is_atari(cfg.env.id):
+        return ATARI_HZ / cfg.env.frame_skip
     env = envs.make_env(cfg.env)
     fps = float(env.metadata.get("render_fps") or 30)
     env.close()
-    return fps / cfg.env.frame_skip if is_atari(cfg.env.id) else fps
+    return fps
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", help="run directory (uses checkpoints/final.pt, else latest.pt) or a .pt file")
+    p.add_argument("path", help="run directory (uses checkpoints/final.pt, else latest.pt), a .pt file, "
+                   "or a watch-only export folder (pretrained/pong)")
     p.add_argument("--episodes", type=int, default=None, help="episodes to play (default: the config's eval.episodes)")
     p.add_argument("--epsilon", type=float, default=None, help="exploration while playing (default: eval.epsilon)")
     p.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")

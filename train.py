@@ -21,7 +21,7 @@ from tqdm import tqdm
 import envs
 from agents import make_agent
 from evaluate import evaluate_agent, make_eval_envs
-from howsure import checkpoint, config, seeding
+from howsure import checkpoint, config, export, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError, cli_main
 from howsure.learner import Learner
@@ -91,16 +91,19 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
         agent, buffer, cfg.agent.batch_size, threaded=cfg.learner_thread,
         max_lag=getattr(cfg.agent, "updates_per_train", 1))
     on_policy: list[dict[str, float]] = []  # update metrics of agents without replay, since the last log
-    overlap = cfg.env.env_workers and learner is not None  # learn between send() and recv()
+    # learn between send() and recv() where the envs step on their own (worker processes, C++ threads)
+    overlap = learner is not None and (cfg.env.env_workers or stepper.steps_in_background)
 
     def update_means() -> dict[str, float]:
         if learner is not None:
             return learner.take_metrics()
-        means = {k: float(np.mean([m[k] for m in on_policy])) for k in (on_policy[0] if on_policy else {})}
+        keys = {k for m in on_policy for k in m}
+        means = {k: float(np.mean([m[k] for m in on_policy if k in m])) for k in keys}
         on_policy.clear()
         return means
     t_log, step_log, t_start = time.perf_counter(), step, time.perf_counter()
     wall_before = loop["wall_seconds"]
+    limit_s = None if cfg.time_limit_minutes is None else cfg.time_limit_minutes * 60.0
 
     def save_checkpoint(*names: str, with_replay: bool = True) -> None:
         if learner is not None:
@@ -128,6 +131,8 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
             # env workers: learn while they step (the batch lacks only this newest transition)
             if overlap:
                 learner.learn(agent.updates_due(step))
+            elif learner is None and (work := agent.learn_while_stepping()):
+                on_policy.append(work)
             st = stepper.recv()
             # store (learner-side reward clipping and life loss; the logged score stays raw)
             rewards, terminated = agent.learner_transition(st.rewards, st.terminated, st.lives_lost)
@@ -149,8 +154,10 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
                     learner.learn(agent.updates_due(step))
             else:
                 for _ in range(agent.updates_due(step)):
-                    on_policy.append(agent.update(Batch.from_numpy(obs, actions, rewards, st.next_obs,
-                                                                   terminated, gamma)))
+                    metrics = agent.update(Batch.from_numpy(obs, actions, rewards, st.next_obs,
+                                                            terminated, gamma, ends=st.dones))
+                    if metrics:
+                        on_policy.append(metrics)
             obs = st.obs
             # log
             if crossed(before, step, cfg.log.every_steps):
@@ -167,13 +174,17 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
                 if learner is not None:
                     learner.drain()
                 best_before = loop["best_eval"]
-                reached = evaluate_and_log(agent, eval_envs, cfg, step, logger, loop)
+                reached = evaluate_and_log(agent, eval_envs, cfg, step, logger, loop,
+                                           wall=wall_before + time.perf_counter() - t_start)
                 if loop["best_eval"] != best_before:  # the agent to watch: its best evaluation so far
                     save_checkpoint("best", with_replay=False)
                 if reached:
                     break
             if crossed(before, step, cfg.checkpoint_every_steps):
                 save_checkpoint("latest")
+            if limit_s is not None and wall_before + time.perf_counter() - t_start >= limit_s:
+                loop["time_limit_step"] = step
+                break
             if stop.raised:
                 interrupted = True
                 break
@@ -182,7 +193,7 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
         learner.close()
     save_checkpoint(*(("latest",) if interrupted else ("latest", "final")))
     if not interrupted:
-        export_weights(agent, run_dir / "model.safetensors")
+        export_weights(agent, run_dir / "model.safetensors", {"agent": cfg.agent.name, **spec.meta(), "step": step})
     logger.close()
     stepper.close()
     if eval_envs is not None:
@@ -190,7 +201,8 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
     return write_summary(run_dir, step, loop, interrupted, recent)
 
 
-def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Logger, loop: dict) -> bool:
+def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Logger, loop: dict,
+                     wall: float = 0.0) -> bool:
     """Periodic evaluation during training: logs eval/*, returns True once eval.stop_return is reached."""
     with agent.evaluating():  # a recurrent agent's training-env state is kept apart
         episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
@@ -200,7 +212,7 @@ def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Lo
     logger.scalars({"eval/episodic_return": mean, "eval/episodic_return_std": float(np.std(returns)),
                     "eval/discounted_return": float(np.mean([e.discounted_return for e in episodes]))}, step)
     loop["best_eval"] = mean if loop["best_eval"] is None else max(loop["best_eval"], mean)
-    loop.setdefault("evals", []).append([step, mean])
+    loop.setdefault("evals", []).append([step, mean, round(wall, 1)])  # wall: seconds of training before it
     tqdm.write(f"step {step:>9,}  eval return {mean:8.2f} over {len(episodes)} episodes", file=sys.stdout)
     if cfg.eval.stop_return is not None and mean >= cfg.eval.stop_return:
         loop["stopped_at_return"] = step
@@ -212,21 +224,16 @@ def write_summary(run_dir: Path, step: int, loop: dict, interrupted: bool, recen
     summary = {"run_dir": str(run_dir), "step": step, "episodes": loop["episodes"],
                "wall_seconds": round(loop["wall_seconds"], 2), "best_eval_return": loop["best_eval"],
                "stopped_at_return_step": loop["stopped_at_return"], "interrupted": interrupted,
+               "stopped_at_time_limit_step": loop.get("time_limit_step"),
                "recent_return": float(np.mean(recent)) if recent else None, **extra}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
-def export_weights(agent, path: Path) -> None:
-    """Weights alone, in safetensors, for use outside howsure."""
-    from safetensors.torch import save_file
-
-    tensors = {f"{name}.{k}": v.detach().cpu().contiguous()
-               for name, module in agent.modules().items() for k, v in module.state_dict().items()}
-    if tensors:
-        tmp = path.with_suffix(".tmp")
-        save_file(tensors, str(tmp))
-        tmp.replace(path)
+def export_weights(agent, path: Path, meta: dict | None = None) -> None:
+    """Weights alone, in safetensors, for use outside howsure (howsure/export.py's format)."""
+    if export.weights_of(agent):
+        export.write_weights(agent, path, meta)
 
 
 def default_run_dir(cfg: config.Config) -> Path:

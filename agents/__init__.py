@@ -6,6 +6,7 @@ from agents.base import Agent
 from agents.bayes_dqn import BayesDQNAgent
 from agents.boot_dqn import BootDQNAgent
 from agents.dqn import DQNAgent
+from agents.pqn import PQNAgent
 from agents.tabular_q import TabularQAgent
 from howsure.registry import Registry
 
@@ -14,6 +15,7 @@ AGENTS.register("tabular_q")(TabularQAgent)
 AGENTS.register("dqn")(DQNAgent)
 AGENTS.register("boot_dqn")(BootDQNAgent)
 AGENTS.register("bayes_dqn")(BayesDQNAgent)
+AGENTS.register("pqn")(PQNAgent)
 
 
 def make_agent(cfg, spec) -> Agent:

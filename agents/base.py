@@ -70,6 +70,11 @@ class Agent:
         self._trained_through = step
         return max(due, 0) * cfg.updates_per_train
 
+    def learn_while_stepping(self) -> dict[str, float]:
+        """Agents without replay: training work the loop runs between sending actions to the envs
+        and receiving the step, so envs on other threads or processes step meanwhile (PQN)."""
+        return {}
+
     def learner_transition(self, rewards: np.ndarray, terminated: np.ndarray,
                            lives_lost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Learner-side view of a step: reward clipping and life loss ending the bootstrapping."""

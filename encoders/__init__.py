@@ -14,6 +14,7 @@ from encoders.detection.encoder import DetectionConfig, DetectionEncoder
 from encoders.lstm import LSTMConfig, LSTMEncoder
 from encoders.mlp import MLPConfig, MLPEncoder
 from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
+from encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
 from howsure.registry import Registry
 
 
@@ -26,6 +27,7 @@ class EncoderEntry:
 ENCODERS: Registry[EncoderEntry] = Registry("encoder")
 ENCODERS.register("mlp")(EncoderEntry(MLPConfig, MLPEncoder))
 ENCODERS.register("nature_cnn")(EncoderEntry(NatureCNNConfig, NatureCNNEncoder))
+ENCODERS.register("nips_cnn")(EncoderEntry(NipsCNNConfig, NipsCNNEncoder))
 ENCODERS.register("lstm")(EncoderEntry(LSTMConfig, LSTMEncoder))
 ENCODERS.register("detection")(EncoderEntry(DetectionConfig, DetectionEncoder))
 

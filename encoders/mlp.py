@@ -13,6 +13,7 @@ from torch import nn
 class MLPConfig:
     hidden_sizes: tuple[int, ...] = (256, 256)  # units per hidden layer
     activation: str = "relu"  # relu | tanh | elu
+    layer_norm: bool = False  # LayerNorm before each activation (PQN learns without a target network)
 
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
@@ -29,7 +30,8 @@ class MLPEncoder(nn.Module):
         in_features = self.one_hot or int(np.prod(spec.obs_shape))
         layers: list[nn.Module] = []
         for width in cfg.hidden_sizes:
-            layers += [nn.Linear(in_features, width), _ACTIVATIONS[cfg.activation]()]
+            norm = [nn.LayerNorm(width)] if cfg.layer_norm else []
+            layers += [nn.Linear(in_features, width), *norm, _ACTIVATIONS[cfg.activation]()]
             in_features = width
         self.net = nn.Sequential(*layers)
         self.out_features = in_features

@@ -45,7 +45,23 @@ def family_of(env_id: str) -> EnvFamily:
     return next(f for f in FAMILIES if f.matches(env_id))
 
 
+def ale_equivalent(env_id: str) -> str | None:
+    """For ale-py's older registrations (PongNoFrameskip-v4, Breakout-v0, ...) the ALE/ id that
+    howsure preprocesses; None for any other id."""
+    entry = gym.registry.get(env_id)
+    if entry is None or env_id.startswith("ALE/") or "ale_py" not in str(entry.entry_point):
+        return None
+    game = env_id.rsplit("-v", 1)[0].replace("NoFrameskip", "").replace("Deterministic", "")
+    ram = game.endswith("-ram")
+    return f"ALE/{game.removesuffix('-ram')}{'-ram' if ram else ''}-v5"
+
+
 def check_id(env_id: str) -> None:
+    alias = ale_equivalent(env_id)
+    if alias is not None:
+        raise UserError(
+            f"env id {env_id!r} is ale-py's raw registration, without the Atari preprocessing; use "
+            f"env.id={alias} (env.sticky_action_prob=0 gives the v4 protocol without sticky actions)")
     family = family_of(env_id)
     if family.check is not None:
         family.check(env_id)

@@ -12,14 +12,22 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from envs.ale_vector import final_obs_mask, make_ale_vector
+from envs.atari import is_atari
 from envs.make import make_env
 
 
-def make_vector_env(cfg, num_envs: int, *, same_step: bool = True,
-                    render_mode: str | None = None, workers: bool = False) -> gym.vector.VectorEnv:
+def make_vector_env(cfg, num_envs: int, *, same_step: bool = True, render_mode: str | None = None,
+                    workers: bool = False, threads: int | None = None) -> gym.vector.VectorEnv:
     """workers=True: each env in its own process (gymnasium's AsyncVectorEnv, shared memory), so
     envs step while the loop's process does something else (the update, see VectorStepper.send)."""
     make_env(cfg).close()  # fail here, with one clear line, rather than inside a worker
+    if getattr(cfg, "backend", "gymnasium") == "ale_vector" and render_mode is None:
+        if not is_atari(cfg.id):
+            from howsure.errors import UserError
+
+            raise UserError(f"env.backend=ale_vector steps ALE/ games only, not {cfg.id!r}; use env.backend=gymnasium")
+        return make_ale_vector(cfg, num_envs, same_step=same_step, threads=threads or cfg.env_threads)
     mode = gym.vector.AutoresetMode.SAME_STEP if same_step else gym.vector.AutoresetMode.NEXT_STEP
     thunks = [lambda: make_env(cfg, render_mode=render_mode) for _ in range(num_envs)]
     if workers:
@@ -48,7 +56,14 @@ class VectorStepper:
     def __init__(self, envs: gym.vector.VectorEnv):
         self.envs = envs
         self.lives: np.ndarray | None = None
-        self._workers = isinstance(envs, gym.vector.AsyncVectorEnv)  # steps run while the caller works
+        # steps run while the caller works: worker processes, or ale-py's C++ threads
+        self._workers = isinstance(envs, gym.vector.AsyncVectorEnv)
+        self._native = hasattr(envs, "send") and hasattr(envs, "recv")
+
+    @property
+    def steps_in_background(self) -> bool:
+        """True when a step runs between send() and recv() while the caller works."""
+        return self._workers or self._native
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         obs, infos = self.envs.reset(seed=seed)
@@ -59,12 +74,16 @@ class VectorStepper:
         """Start a step; worker-process envs run it while the caller goes on until recv()."""
         if self._workers:
             self.envs.step_async(actions)
+        elif self._native:
+            self.envs.send(np.asarray(actions))
         else:
             self._actions = actions
 
     def recv(self) -> Step:
         if self._workers:
             return self._step_result(*self.envs.step_wait())
+        if self._native:
+            return self._step_result(*self.envs.recv())
         return self._step_result(*self.envs.step(self._actions))
 
     def step(self, actions: np.ndarray) -> Step:
@@ -76,7 +95,7 @@ class VectorStepper:
         next_obs = obs
         if dones.any() and "final_obs" in infos:
             next_obs = obs.copy()
-            for i in np.flatnonzero(infos["_final_obs"]):
+            for i in np.flatnonzero(final_obs_mask(infos, dones)):
                 next_obs[i] = infos["final_obs"][i]
         lives_lost = np.zeros_like(dones)
         if self.lives is not None and "lives" in infos:

@@ -26,6 +26,10 @@ class EnvConfig:
     id: str = "CartPole-v1"
     num_envs: int = 1  # environments stepped together while acting
     env_workers: bool = False  # envs in worker processes, stepping while the update runs (train.py)
+    # Atari only: "ale_vector" steps the games on ale-py's C++ threads (envs/ale_vector.py), several
+    # times faster than gymnasium's Python wrappers and stepping while the agent trains
+    backend: Literal["gymnasium", "ale_vector"] = "gymnasium"
+    env_threads: int = 1  # ale_vector: C++ threads stepping the games
     max_episode_steps: int | None = None  # agent steps; None keeps the env's own limit
     kwargs: dict = field(default_factory=dict)  # passed to gymnasium.make (e.g. NChain length)
     # Atari (ALE/<Game>-v5) only; arXiv:1312.5602 / Nature 2015 preprocessing, Machado et al. 2018.
@@ -78,6 +82,9 @@ class DistributedConfig:
 class Config:
     seed: int = 0
     total_steps: int = 100_000  # agent steps, summed over parallel envs
+    # wall-clock cap: training stops (with its final checkpoint) once this many minutes have passed,
+    # evaluations included; null: no cap
+    time_limit_minutes: float | None = None
     run_dir: str = ""  # empty: runs/<env>__<agent>__s<seed>__<time>
     device: str = "cpu"  # cpu | cuda | cuda:N
     torch_threads: int = 0  # 0 keeps torch's default (one per core)

@@ -17,6 +17,7 @@ class Batch:
     discounts: torch.Tensor  # (B,) float32: gamma^n, or 0 where bootstrapping ends (terminal)
     weights: torch.Tensor | None = None  # (B,) importance weights (prioritized replay)
     indices: np.ndarray | None = None  # buffer slots, for priority updates
+    ends: torch.Tensor | None = None  # (B,) bool: the episode ended here (terminated or truncated); online agents
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -26,10 +27,10 @@ class Batch:
             return self
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return Batch(move(self.obs), move(self.actions), move(self.rewards), move(self.next_obs),
-                     move(self.discounts), move(self.weights), self.indices)
+                     move(self.discounts), move(self.weights), self.indices, move(self.ends))
 
     @staticmethod
-    def from_numpy(obs, actions, rewards, next_obs, terminated, gamma: float) -> "Batch":
+    def from_numpy(obs, actions, rewards, next_obs, terminated, gamma: float, ends=None) -> "Batch":
         """A batch from one vector-env step (for agents that learn online, like tabular Q)."""
         return Batch(
             obs=torch.as_tensor(np.asarray(obs)),
@@ -37,4 +38,5 @@ class Batch:
             rewards=torch.as_tensor(np.asarray(rewards), dtype=torch.float32),
             next_obs=torch.as_tensor(np.asarray(next_obs)),
             discounts=torch.as_tensor(gamma * (1.0 - np.asarray(terminated, dtype=np.float32))),
+            ends=None if ends is None else torch.as_tensor(np.asarray(ends, dtype=bool)),
         )

@@ -1,0 +1,138 @@
+"""Watch-only exports: the resolved config and the online network's weights, nothing else.
+
+An export is a folder with `config.yaml` and `model.safetensors` (no optimizer, no replay, no
+pickle), a few MB for an Atari agent. `evaluate.py FOLDER` plays it as it plays a run directory.
+
+    python -m howsure.export RUN_DIR_OR_CHECKPOINT OUT_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from howsure import checkpoint, config
+from howsure.errors import UserError, cli_main
+
+FORMAT = "howsure-export/1"
+WEIGHTS, CONFIG = "model.safetensors", "config.yaml"
+
+
+def weights_of(agent) -> dict[str, torch.Tensor]:
+    """Every exported tensor, keyed `<module>.<parameter>` (agent.modules() names the modules)."""
+    return {f"{name}.{k}": v.detach().cpu().contiguous()
+            for name, module in agent.modules().items() for k, v in module.state_dict().items()}
+
+
+def write_weights(agent, path: Path, meta: dict | None = None) -> None:
+    """model.safetensors, written to a temp file and renamed; `meta` goes in its header."""
+    from safetensors.torch import save_file
+
+    tensors = weights_of(agent)
+    if not tensors:
+        raise UserError("this agent has no network to export (tabular_q keeps a table: evaluate its run directory)")
+    header = {"format": FORMAT, **{k: json.dumps(v) for k, v in (meta or {}).items()}}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=header)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared export from other users
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_export(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and (path / WEIGHTS).is_file() and not (path / "checkpoints").is_dir()
+
+
+def read_export(path: str | Path) -> tuple[config.Config, dict, dict[str, torch.Tensor]]:
+    """(config, header metadata, tensors) of an export folder; one line for anything malformed."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    for name in (CONFIG, WEIGHTS):
+        if not (path / name).is_file():
+            raise UserError(f"export {str(path)!r} has no {name}; export a run with python -m howsure.export RUN OUT")
+    cfg = config.from_dict(config.read_yaml(path / CONFIG))
+    try:
+        with safe_open(str(path / WEIGHTS), framework="pt") as fh:
+            header = fh.metadata() or {}
+        tensors = load_file(str(path / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UserError(f"{str(path / WEIGHTS)!r} is corrupt or not a safetensors file ({str(err)[:80]}); "
+                        "export the run again") from None
+    if header.get("format") != FORMAT:
+        raise UserError(f"{str(path / WEIGHTS)!r} is not a {FORMAT} file; export the run with python -m howsure.export")
+    try:
+        meta = {k: json.loads(v) for k, v in header.items() if k != "format"}
+    except json.JSONDecodeError:
+        raise UserError(f"{str(path / WEIGHTS)!r} has a malformed header; export the run again") from None
+    return cfg, meta, tensors
+
+
+def load_weights(agent, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Load exported tensors into the agent's modules, every key accounted for."""
+    modules = agent.modules()
+    try:
+        for name, module in modules.items():
+            prefix = f"{name}."
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        extra = [k for k in tensors if k.split(".", 1)[0] not in modules]
+        if extra:
+            raise KeyError(f"unexpected tensors {extra[:3]}")
+    except (RuntimeError, KeyError) as err:
+        raise UserError(f"export {source!r} does not fit its config's network ({str(err).splitlines()[0][:100]}); "
+                        "export the run again") from None
+    sync = getattr(agent, "sync_target", None)  # agents with a target network start it equal
+    if callable(sync):
+        sync()
+
+
+def export(source: str | Path, out_dir: str | Path) -> Path:
+    """Export a run directory's final (else latest) checkpoint, or a checkpoint file."""
+    from agents import make_agent
+    import envs
+
+    ckpt_path = checkpoint.find(source)
+    state = checkpoint.load(ckpt_path)
+    cfg = config.from_yaml(state["config_yaml"])
+    env = envs.make_env(cfg.env)
+    spec = envs.spec_of(cfg.env.id, env)
+    env.close()
+    agent = make_agent(cfg, spec)
+    agent.load_state_dict(state["agent"])
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"export target {str(out)!r} is a file; name a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {**state["meta"], "source_step": int(state["step"])}
+    write_weights(agent, out / WEIGHTS, meta)
+    (out / CONFIG).write_text(config.to_yaml(dataclasses.replace(cfg, run_dir="")))
+    return out
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="run directory (final.pt, else latest.pt) or a checkpoint .pt file")
+    p.add_argument("out_dir", help="folder for config.yaml and model.safetensors")
+    args = p.parse_args(argv)
+    out = export(args.source, args.out_dir)
+    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    print(f"exported {args.source} -> {out} ({size / 1e6:.1f} MB); watch it: python evaluate.py {out} --video videos/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

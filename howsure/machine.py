@@ -1,0 +1,51 @@
+"""What machine a measurement ran on: CPU model, cores, the flags that decide speed, torch, load."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+SPEED_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx512_vnni", "avx2", "fma")
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def describe() -> dict:
+    """A JSON-ready record of this machine (call at the start; add `load_end` at the end)."""
+    import torch
+
+    flags = cpu_flags()
+    return {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "flags": {f: f in flags for f in SPEED_FLAGS},
+        "torch": torch.__version__,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "python": platform.python_version(),
+        "load_start": load_average(),
+    }

@@ -1,0 +1,252 @@
+"""The parts of the fast Atari path: the 2013 network, ale-py's C++ vector env, PQN, the
+wall-clock cap, watch-only exports, real-speed videos and the routing of ale-py's raw ids."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import envs
+from agents import make_agent
+from agents.pqn import q_lambda_returns
+from encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
+from howsure import config
+from howsure.errors import UserError
+from tests.conftest import run_cli
+
+HOUR = "configs/dqn_pong_hour.yaml"
+
+
+# ------------------------------------------------------------------ the network of arXiv:1312.5602
+
+
+@pytest.mark.parametrize("size, flat", [(84, 32 * 9 * 9), (42, 32 * 3 * 3)])
+def test_nips_cnn_layers_and_sizes(size, flat):
+    spec = envs.EnvSpec("x", __import__("gymnasium").spaces.Box(0, 255, (4, size, size), np.uint8), 6)
+    enc = NipsCNNEncoder(NipsCNNConfig(), spec)
+    convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [(16, (8, 8), (4, 4)), (32, (4, 4), (2, 2))]
+    (fc,) = [m for m in enc.modules() if isinstance(m, torch.nn.Linear)]
+    assert fc.in_features == flat and fc.out_features == 256
+    out = enc(torch.randint(0, 256, (3, 4, size, size), dtype=torch.uint8))
+    assert out.shape == (3, 256) and (out >= 0).all()
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in enc.modules())
+    normed = NipsCNNEncoder(NipsCNNConfig(layer_norm=True), spec)
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in normed.modules()) == 3
+
+
+def test_nips_cnn_refuses_tiny_images():
+    spec = envs.EnvSpec("x", __import__("gymnasium").spaces.Box(0, 255, (4, 10, 10), np.uint8), 6)
+    with pytest.raises(UserError, match="nips_cnn"):
+        NipsCNNEncoder(NipsCNNConfig(), spec)
+
+
+@pytest.mark.parametrize("agent", ["dqn", "bayes_dqn", "boot_dqn", "pqn"])
+def test_nips_cnn_composes_with_every_deep_agent(agent):
+    cfg = config.load(None, [f"agent.name={agent}", "encoder.name=nips_cnn", "env.id=ALE/Pong-v5"])
+    spec = envs.EnvSpec("ALE/Pong-v5", __import__("gymnasium").spaces.Box(0, 255, (4, 42, 42), np.uint8), 6)
+    a = make_agent(cfg, spec)
+    obs = np.random.default_rng(0).integers(0, 256, (5, 4, 42, 42), dtype=np.uint8)
+    actions = a.act(obs, step=10**9, epsilon=0.0)
+    assert actions.shape == (5,) and ((actions >= 0) & (actions < 6)).all()
+    assert any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (8, 8) and m.out_channels == 16
+               for net in a.modules().values() for m in net.modules())
+
+
+# ------------------------------------------------------------------ ale-py's vector env
+
+
+def test_ale_vector_screens_equal_the_gymnasium_wrappers():
+    """Without FIRE on reset (Pong needs none) the two pipelines give bit-identical stacks, step
+    for step, an episode's first stacks included, in both autoreset modes."""
+    import gymnasium as gym
+    from ale_py import AtariVectorEnv
+    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+
+    from envs.ale_vector import FirstFramePadding
+
+    for mode in (gym.vector.AutoresetMode.SAME_STEP, gym.vector.AutoresetMode.NEXT_STEP):
+        same_step = mode == gym.vector.AutoresetMode.SAME_STEP
+        vec = FirstFramePadding(AtariVectorEnv(
+            "pong", 1, num_threads=1, img_height=42, img_width=42, reward_clipping=False, noop_max=0,
+            repeat_action_probability=0.0, use_fire_reset=False, max_num_frames_per_episode=200,
+            autoreset_mode=mode), same_step)
+        single = FrameStackObservation(AtariPreprocessing(
+            gym.make("ALE/Pong-v5", frameskip=1, repeat_action_probability=0.0, max_num_frames_per_episode=200),
+            noop_max=0, frame_skip=4, screen_size=42), 4, padding_type="reset")
+        v_obs, _ = vec.reset(seed=0)
+        s_obs, _ = single.reset(seed=0)
+        assert np.array_equal(v_obs[0], s_obs) and np.array_equal(s_obs[0], s_obs[3])
+        rng = np.random.default_rng(1)
+        resets = 0
+        for t in range(130):  # 200 frames = 50 agent steps an episode: two episodes end
+            a = int(rng.integers(6))
+            v_obs, _, v_term, v_trunc, _ = vec.step(np.array([a]))
+            s_obs, _, s_term, s_trunc, _ = single.step(a)
+            if s_term or s_trunc:
+                resets += 1
+                if same_step:  # the vector env returns the new episode's first stack at once
+                    s_obs, _ = single.reset()
+                else:  # the final stack now, the new episode's first stack at the next step
+                    assert np.array_equal(v_obs[0], s_obs) and (v_term[0] or v_trunc[0])
+                    v_obs, *_ = vec.step(np.array([a]))
+                    s_obs, _ = single.reset()
+            assert np.array_equal(v_obs[0], s_obs), (mode, t)
+        assert resets >= 2
+        vec.close()
+        single.close()
+
+
+def test_ale_vector_steps_with_final_observations():
+    cfg = config.load(HOUR, ["env.num_envs=2", "env.max_episode_frames=400"])
+    stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, 2))
+    assert type(stepper.envs.unwrapped).__name__ == "AtariVectorEnv"
+    obs = stepper.reset(seed=0)
+    assert obs.shape == (2, 4, 42, 42) and obs.dtype == np.uint8
+    ends = 0
+    for _ in range(120):  # 400 frames = 100 agent steps: every episode is truncated once
+        stepper.send(np.zeros(2, dtype=np.int64))
+        st = stepper.recv()
+        if st.dones.any():
+            ends += int(st.dones.sum())
+            i = int(np.flatnonzero(st.dones)[0])
+            assert not np.array_equal(st.next_obs[i], st.obs[i])  # the last frame, not the new episode's
+    assert ends == 2
+    stepper.close()
+
+
+def test_ale_vector_refuses_other_games():
+    cfg = config.load("configs/dqn_cartpole.yaml", ["env.backend=ale_vector"])
+    with pytest.raises(UserError, match="ALE/ games only"):
+        envs.make_vector_env(cfg.env, 2)
+
+
+# ------------------------------------------------------------------ PQN
+
+
+def test_q_lambda_returns_by_hand():
+    r = torch.tensor([[1.0], [0.0], [2.0]])
+    d = torch.tensor([[0.9], [0.9], [0.0]])  # the episode terminates after step 2
+    ends = torch.tensor([[False], [False], [True]])
+    q = torch.tensor([[10.0], [20.0], [30.0]])  # max Q of each next state
+    lam = 0.5
+    g2 = 2.0  # terminal: no bootstrap
+    g1 = 0.0 + 0.9 * (0.5 * 20.0 + 0.5 * g2)
+    g0 = 1.0 + 0.9 * (0.5 * 10.0 + 0.5 * g1)
+    assert torch.allclose(q_lambda_returns(r, d, ends, q, lam), torch.tensor([[g0], [g1], [g2]]))
+    # lambda 0 is one-step Q-learning; an episode end cuts the trace (no leak across episodes)
+    assert torch.allclose(q_lambda_returns(r, d, ends, q, 0.0), r + d * q)
+    ends_mid = torch.tensor([[True], [False], [True]])
+    assert q_lambda_returns(r, d, ends_mid, q, 1.0)[0, 0] == pytest.approx(1.0 + 0.9 * 10.0)
+
+
+def test_pqn_spreads_a_rollout_over_the_next_one():
+    cfg = config.load("configs/pqn_cartpole.yaml", ["agent.rollout_steps=4", "agent.epochs=2", "agent.minibatches=3"])
+    env = envs.make_env(cfg.env)
+    agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
+    from replay.batch import Batch
+
+    rng = np.random.default_rng(0)
+    n = cfg.env.num_envs
+
+    def step():
+        obs = rng.normal(size=(n, 4)).astype(np.float32)
+        return Batch.from_numpy(obs, rng.integers(0, 2, n), np.ones(n, np.float32), obs, np.zeros(n, bool),
+                                0.99, ends=np.zeros(n, bool))
+
+    for _ in range(4):
+        assert agent.update(step()) == {}
+    assert len(agent._queue) == 6 and agent.updates == 0  # 2 epochs x 3 minibatches, none learned yet
+    done = []
+    for i in range(4):  # as the loop does: learn while the envs step, then record the step
+        done.append(agent.learn_while_stepping())
+        assert 0 < agent.updates < 6 or i == 3
+        if i < 3:
+            agent.update(step())
+    assert agent.updates == 6 and not agent._queue  # all of it before the next rollout is full
+    assert all("losses/td_loss" in m for m in done)
+
+
+@pytest.mark.slow
+def test_pqn_learns_cartpole(tmp_path):
+    run_dir = tmp_path / "pqn"
+    res = run_cli("train.py", "--config", "configs/pqn_cartpole.yaml", f"run_dir={run_dir}", "eval.stop_return=300",
+                  "total_steps=40000", "--quiet")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_eval_return"] >= 300, summary  # random play scores about 20
+
+
+# ------------------------------------------------------------------ the loop on the hour preset
+
+
+@pytest.mark.atari
+def test_hour_preset_trains_exports_and_plays(tmp_path):
+    run_dir = tmp_path / "pong"
+    res = run_cli("train.py", "--config", HOUR, f"run_dir={run_dir}", "total_steps=3000", "env.num_envs=8",
+                  "agent.rollout_steps=8", "eval.every_steps=2000", "eval.episodes=1", "eval.num_envs=1",
+                  "env.max_episode_frames=800", "time_limit_minutes=5", "--quiet")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["step"] >= 3000 and summary["stopped_at_time_limit_step"] is None
+    # the export: config + weights only, and the same greedy actions as the run's checkpoint
+    out = tmp_path / "export"
+    res = run_cli("howsure/export.py", str(run_dir), str(out))
+    assert res.returncode == 0 and "exported" in res.stdout, res.stderr
+    from evaluate import load_run
+
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "model.safetensors"]
+    _, from_run, _ = load_run(str(run_dir))
+    _, from_export, meta = load_run(str(out))
+    assert meta["env_id"] == "ALE/Pong-v5" and meta["source_step"] == summary["step"]
+    obs = np.random.default_rng(3).integers(0, 256, (64, 4, 42, 42), dtype=np.uint8)
+    assert np.array_equal(from_run.greedy(obs), from_export.greedy(obs))
+    # evaluate.py plays the export like a run directory, and its video runs at the game's speed
+    res = run_cli("evaluate.py", str(out), "--episodes", "1", "--seed", "5", "--video", str(tmp_path / "v"),
+                  "--json", str(tmp_path / "e.json"), "env.max_episode_frames=400")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "e.json").read_text())["episodes"] == 1
+    import imageio.v2 as imageio
+
+    (video,) = sorted((tmp_path / "v").glob("*.mp4"))
+    assert imageio.get_reader(video).get_meta_data()["fps"] == pytest.approx(15.0)
+
+
+def test_time_limit_stops_training_with_a_final_checkpoint(tmp_path):
+    run_dir = tmp_path / "cp"
+    res = run_cli("train.py", "--config", "configs/dqn_cartpole.yaml", f"run_dir={run_dir}", "total_steps=1000000",
+                  "time_limit_minutes=0.05", "eval.every_steps=0", "--quiet")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert 0 < summary["step"] < 1_000_000 and summary["stopped_at_time_limit_step"] == summary["step"]
+    assert 3.0 <= summary["wall_seconds"] < 30
+    assert (run_dir / "checkpoints" / "final.pt").is_file()
+
+
+def test_export_refuses_malformed_folders(tmp_path):
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "config.yaml").write_text("agent: {name: dqn}\n")
+    (tmp_path / "e" / "model.safetensors").write_bytes(b"not a safetensors file")
+    res = run_cli("evaluate.py", str(tmp_path / "e"), "--episodes", "1")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "model.safetensors" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ ids and video speed
+
+
+@pytest.mark.parametrize("raw, ale", [("PongNoFrameskip-v4", "ALE/Pong-v5"), ("Breakout-v4", "ALE/Breakout-v5")])
+def test_raw_ale_ids_are_refused_with_the_ale_id(raw, ale, tmp_path):
+    res = run_cli("train.py", "--config", "configs/dqn_pong.yaml", f"env.id={raw}", f"run_dir={tmp_path / 'r'}")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"env.id={ale}" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_atari_videos_play_at_the_games_speed():
+    from evaluate import video_fps
+
+    assert video_fps(config.load("configs/dqn_pong.yaml")) == 15.0
+    assert video_fps(config.load("configs/dqn_pong.yaml", ["env.frame_skip=2"])) == 30.0
