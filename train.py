@@ -169,6 +169,10 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
                 bar.set_postfix(SPS=f"{sps:.0f}",
                                 ret=f"{np.mean(recent):.1f}" if recent else "-", refresh=False)
             bar.update(n)
+            # the wall-clock cap ends training before anything else starts (the final checkpoint follows)
+            if limit_s is not None and wall_before + time.perf_counter() - t_start >= limit_s:
+                loop["time_limit_step"] = step
+                break
             # evaluate / checkpoint
             if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
                 if learner is not None:
@@ -182,9 +186,6 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
                     break
             if crossed(before, step, cfg.checkpoint_every_steps):
                 save_checkpoint("latest")
-            if limit_s is not None and wall_before + time.perf_counter() - t_start >= limit_s:
-                loop["time_limit_step"] = step
-                break
             if stop.raised:
                 interrupted = True
                 break

@@ -34,6 +34,8 @@ class PQNConfig:
     gamma: float = 0.99  # discount per agent step
     q_lambda: float = 0.65  # Q(lambda) trace: 0 is one-step Q-learning, 1 the Monte Carlo return
     lr: float = 2.5e-4
+    lr_decay_steps: int = 0  # agent steps of linear decay from lr to lr_end (PQN anneals to 0); 0: constant
+    lr_end: float = 0.0
     optimizer: Literal["adam", "radam"] = "radam"  # RAdam as in PQN
     optimizer_eps: float = 1e-8
     rollout_steps: int = 32  # vector steps per rollout (each holds env.num_envs transitions)
@@ -85,6 +87,7 @@ class PQNAgent(Agent):
         opt = torch.optim.RAdam if cfg.optimizer == "radam" else torch.optim.Adam
         self.optimizer = opt(self._params, lr=cfg.lr, eps=cfg.optimizer_eps, foreach=True)
         self.updates = 0
+        self.steps_seen = 0  # transitions recorded (agent steps), for the learning-rate schedule
         self._rollout: list[Batch] = []
         self._train: dict[str, torch.Tensor] = {}
         self._queue: list[torch.Tensor] = []  # minibatch indices into _train still to learn from
@@ -119,6 +122,7 @@ class PQNAgent(Agent):
     def update(self, batch: Batch) -> dict[str, float]:
         """Record one vector step; a full rollout becomes targets and a queue of minibatches."""
         self._rollout.append(batch)
+        self.steps_seen += len(batch)
         if len(self._rollout) < self.cfg.rollout_steps:
             return {}
         metrics = self._learn(len(self._queue))  # normally empty: the last rollout was spread out
@@ -149,8 +153,15 @@ class PQNAgent(Agent):
         self._queue = [idx for _ in range(self.cfg.epochs)
                        for idx in torch.randperm(total, generator=gen).split(size)]
 
+    def learning_rate(self) -> float:
+        c = self.cfg
+        return linear_schedule(c.lr, c.lr_end, c.lr_decay_steps, self.steps_seen) if c.lr_decay_steps > 0 else c.lr
+
     def _learn(self, n: int) -> dict[str, float]:
         losses, qs = [], []
+        lr = self.learning_rate()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         for _ in range(min(n, len(self._queue))):
             idx = self._queue.pop(0)
             q = self.q(self._train["obs"][idx]).gather(1, self._train["actions"][idx].unsqueeze(1)).squeeze(1)
@@ -165,13 +176,13 @@ class PQNAgent(Agent):
             qs.append(q.mean().item())
         if not losses:
             return {}
-        return {"losses/td_loss": float(np.mean(losses)), "values/q_mean": float(np.mean(qs))}
+        return {"losses/td_loss": float(np.mean(losses)), "values/q_mean": float(np.mean(qs)), "charts/learning_rate": lr}
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         # A half-filled rollout is not saved: a resumed run starts a fresh one.
         return {**super().state_dict(), "q": self.q.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "updates": self.updates}
+                "updates": self.updates, "steps_seen": self.steps_seen}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:
@@ -181,6 +192,7 @@ class PQNAgent(Agent):
             raise UserError(f"checkpoint weights do not fit this network ({str(err).splitlines()[0][:100]}); "
                             "keep the encoder/agent settings the checkpoint was trained with") from None
         self.updates = int(state["updates"])
+        self.steps_seen = int(state.get("steps_seen", 0))
         super().load_state_dict(state)
 
     def modules(self) -> dict[str, nn.Module]:

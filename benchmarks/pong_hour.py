@@ -93,7 +93,7 @@ def plot(result: dict, path: Path) -> None:
         ax.set_ylim(-21.5, 21.5)
     ax.set_title(f"{result['protocol']['env_id']}, seed {result['seed']}: {result['mean_return']:+.1f} after {result['train_wall_minutes']:.0f} min "
                  f"on {result['machine']['cores']} cores ({result['machine']['cpu_model']})", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -144,7 +144,8 @@ def main() -> int:
     p.add_argument("--png", default=None, help="curve plot (default: the JSON's name with .png)")
     p.add_argument("--sb3-steps", type=int, default=3_000, help="SB3 steps timed after its warm-up (0: skip)")
     p.add_argument("--report-only", action="store_true", help="skip training; evaluate and report an existing run")
-    p.add_argument("--game", default=None, help="another ALE/ id for the same preset (e.g. ALE/Breakout-v5)")
+    p.add_argument("--game", default=None, help="another ALE/ id for the same preset (e.g. ALE/Breakout-v5); "
+                   "it trains the full --minutes")
     p.add_argument("--export", metavar="DIR", help="also write the watch-only export of final.pt there, with a README")
     p.add_argument("--replot", action="store_true", help="only redraw the PNG from an existing --json")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for training")
@@ -159,8 +160,8 @@ def main() -> int:
     if args.minutes <= 0 or args.episodes <= 0 or args.seed < 0 or args.sb3_steps < 0:
         raise UserError("--minutes and --episodes must be positive, --seed and --sb3-steps non-negative")
     run_dir = Path(args.runs) / f"seed{args.seed}"
-    if args.game:
-        args.overrides = [f"env.id={args.game}", *args.overrides]
+    if args.game:  # the preset's stop_return is Pong's goal; other games train the full time
+        args.overrides = [f"env.id={args.game}", "eval.stop_return=null", *args.overrides]
     info = machine.describe()
     if not args.report_only:
         done = (run_dir / "checkpoints" / "final.pt").is_file()

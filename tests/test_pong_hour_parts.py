@@ -170,6 +170,30 @@ def test_pqn_spreads_a_rollout_over_the_next_one():
     assert all("losses/td_loss" in m for m in done)
 
 
+def test_pqn_learning_rate_decays_linearly_with_the_steps_it_has_seen():
+    cfg = config.load("configs/pqn_cartpole.yaml", ["agent.lr=0.001", "agent.lr_decay_steps=640", "agent.lr_end=0.0001",
+                                                    "agent.rollout_steps=4"])
+    env = envs.make_env(cfg.env)
+    agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
+    from replay.batch import Batch
+
+    n = cfg.env.num_envs  # 16 transitions a vector step
+    obs = np.zeros((n, 4), np.float32)
+    step = Batch.from_numpy(obs, np.zeros(n, int), np.zeros(n, np.float32), obs, np.zeros(n, bool), 0.99)
+    assert agent.learning_rate() == pytest.approx(0.001)
+    for _ in range(20):  # 320 transitions: half way
+        agent.update(step)
+    assert agent.learning_rate() == pytest.approx(0.001 - 0.5 * 0.0009)
+    agent.learn_while_stepping()
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(0.00055)
+    for _ in range(40):
+        agent.update(step)
+    assert agent.learning_rate() == pytest.approx(0.0001)
+    restored = make_agent(cfg, envs.spec_of(cfg.env.id, env))
+    restored.load_state_dict(agent.state_dict())
+    assert restored.steps_seen == 960 and restored.learning_rate() == pytest.approx(0.0001)
+
+
 @pytest.mark.slow
 def test_pqn_learns_cartpole(tmp_path):
     run_dir = tmp_path / "pqn"
