@@ -26,7 +26,7 @@ from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError, cli_main
 from howsure.learner import Learner
 from howsure.logger import Logger
-from howsure.runtime import configure_torch
+from howsure.runtime import configure_torch, describe_switches, resolve_auto
 from replay import Batch, make_replay
 
 
@@ -58,6 +58,7 @@ class StopFlag:
 
 
 def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict:
+    cfg, switches = resolve_auto(cfg)  # a no-op where main() already resolved them
     configure_torch(cfg)
     seeding.seed_everything(cfg.seed)
     stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs, workers=cfg.env.env_workers))
@@ -82,6 +83,8 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
     logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
     if resume is None:
         logger.text("config", "```\n" + config.to_yaml(cfg) + "```")
+    if resume is None or switches:
+        logger.text("switches", describe_switches(cfg) or "no speed switch")
     n = cfg.env.num_envs
     tracker = EpisodeTracker(n, gamma)
     obs = stepper.reset(seed=cfg.seed + step)  # a resumed run starts fresh episodes
@@ -302,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         envs.check_id(cfg.env.id)
         cfg, run_dir = prepare_run_dir(cfg, args.overwrite)
         resume = None
+    cfg, switches = resolve_auto(cfg)
+    if switches:
+        print(f"auto switches on this CPU: {', '.join(f'{k}={v}' for k, v in switches.items())}")
     (run_dir / "config.yaml").write_text(config.to_yaml(cfg))
     runner = train
     if cfg.distributed.actors > 0:  # Ray is imported only on this path

@@ -48,9 +48,9 @@ class DQNConfig:
     epsilon_end: float = 0.05
     epsilon_decay_steps: int = 10_000  # agent steps of linear annealing
     # The update's encoder passes in bfloat16 autocast (weights, optimizer state, head, Q-values and
-    # loss stay float32; feed-forward encoders). CPUs with AVX-512 BF16 or AMX: one Nature-CNN update
-    # measured about 31 -> 20 ms here (benchmarks/throughput.py).
-    bf16_autocast: bool = False
+    # loss stay float32; feed-forward encoders). Faster only where the CPU has AMX or AVX-512 BF16,
+    # about 2x slower elsewhere; "auto" decides per machine (howsure/runtime.py).
+    bf16_autocast: bool | Literal["auto"] = False
 
 
 # ------------------------------------------------------------------ the loss, as pure functions

@@ -25,7 +25,7 @@ from howsure.registry import suggest
 class EnvConfig:
     id: str = "CartPole-v1"
     num_envs: int = 1  # environments stepped together while acting
-    env_workers: bool = False  # envs in worker processes, stepping while the update runs (train.py)
+    env_workers: bool | Literal["auto"] = False  # envs in worker processes, stepping while the update runs (train.py)
     # Atari only: "ale_vector" steps the games on ale-py's C++ threads (envs/ale_vector.py), several
     # times faster than gymnasium's Python wrappers and stepping while the agent trains
     backend: Literal["gymnasium", "ale_vector"] = "gymnasium"
@@ -87,9 +87,11 @@ class Config:
     time_limit_minutes: float | None = None
     run_dir: str = ""  # empty: runs/<env>__<agent>__s<seed>__<time>
     device: str = "cpu"  # cpu | cuda | cuda:N
-    torch_threads: int = 0  # 0 keeps torch's default (one per core)
-    flush_denormal: bool = False  # flush subnormal floats to zero (x86): faster late-training updates
-    learner_thread: bool = False  # learn on a thread while the loop acts (at most one training round behind)
+    # speed switches: "auto" lets howsure/runtime.py decide from this machine's CPU at start-up,
+    # and the run's config.yaml and checkpoints hold what was decided
+    torch_threads: int | Literal["auto"] = 0  # 0 keeps torch's default (one per core)
+    flush_denormal: bool | Literal["auto"] = False  # flush subnormal floats to zero (x86): faster late-training updates
+    learner_thread: bool | Literal["auto"] = False  # learn on a thread while the loop acts (at most one training round behind)
     checkpoint_every_steps: int = 50_000  # agent steps; a final checkpoint is always written
     checkpoint_replay: bool = True  # save the replay beside each checkpoint so --resume keeps it
     env: EnvConfig = field(default_factory=EnvConfig)

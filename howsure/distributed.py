@@ -32,7 +32,7 @@ from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.learner import Learner
 from howsure.logger import Logger
-from howsure.runtime import configure_torch
+from howsure.runtime import configure_torch, resolve_auto
 
 # Agents whose training exploration is epsilon-greedy: exploration=auto gives them Ape-X epsilons.
 # Others (bayes_dqn, boot_dqn) act with their own training behaviour and per-actor random draws.
@@ -282,6 +282,7 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
         raise UserError(f"replay.kind={cfg.replay.kind} with n_step={getattr(cfg.replay, 'n_step', 1)} "
                         "needs each env's steps in order, but actors' chunks interleave; use "
                         "replay.kind=uniform replay.n_step=1 with distributed.actors > 0")
+    cfg, _ = resolve_auto(cfg)
     configure_torch(cfg)
     seeding.seed_everything(cfg.seed)
     probe = envs.make_env(cfg.env)

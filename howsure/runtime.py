@@ -1,8 +1,68 @@
-"""How torch runs on this machine: intra-op threads and denormal flushing, from the run config."""
+"""How torch runs on this machine: the speed switches, `auto` ones decided here, then applied.
+
+`auto` decides from what the CPU offers, so a preset is fast on every machine:
+  agent.bf16_autocast  bfloat16 only where the CPU computes it natively (AMX or AVX-512 BF16);
+                       elsewhere torch emulates it and an update takes about twice as long
+  flush_denormal       on (x86 handles subnormal floats in microcode; flushing them is free)
+  torch_threads        torch's default, one thread per core
+  learner_thread       on with 4 or more cores: acting then has a core the update leaves idle;
+                       on 2 cores the update already uses both and a thread only adds contention
+  env.env_workers      off: worker processes pay for IPC, and on few cores they compete with the
+                       update (env.backend=ale_vector steps Atari games on C++ threads instead)
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import torch
+
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def decide(cfg, flags: set[str], cores: int) -> dict[str, object]:
+    """The value each `auto` switch of `cfg` takes on a CPU with these flags and cores."""
+    choices: dict[str, object] = {}
+    if getattr(cfg.agent, "bf16_autocast", None) == "auto":
+        if cfg.device.startswith("cuda"):
+            choices["agent.bf16_autocast"] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        else:
+            choices["agent.bf16_autocast"] = any(f in flags for f in BF16_FLAGS)
+    if cfg.flush_denormal == "auto":
+        choices["flush_denormal"] = True
+    if cfg.torch_threads == "auto":
+        choices["torch_threads"] = 0
+    if cfg.learner_thread == "auto":
+        choices["learner_thread"] = cores >= 4
+    if cfg.env.env_workers == "auto":
+        choices["env.env_workers"] = False
+    return choices
+
+
+def resolve_auto(cfg):
+    """cfg with every `auto` switch replaced by this machine's choice, and the choices made."""
+    from howsure.machine import cpu_flags
+
+    choices = decide(cfg, cpu_flags(), os.cpu_count() or 1)
+    top = {k: v for k, v in choices.items() if "." not in k}
+    agent = {k.split(".", 1)[1]: v for k, v in choices.items() if k.startswith("agent.")}
+    env = {k.split(".", 1)[1]: v for k, v in choices.items() if k.startswith("env.")}
+    if agent:
+        top["agent"] = dataclasses.replace(cfg.agent, **agent)
+    if env:
+        top["env"] = dataclasses.replace(cfg.env, **env)
+    return dataclasses.replace(cfg, **top), choices
+
+
+def describe_switches(cfg) -> str:
+    """The speed switches a (resolved) run uses, one line, for the log."""
+    bf16 = getattr(cfg.agent, "bf16_autocast", None)
+    parts = [f"torch_threads={cfg.torch_threads or torch.get_num_threads()}", f"flush_denormal={cfg.flush_denormal}",
+             f"learner_thread={cfg.learner_thread}", f"env.env_workers={cfg.env.env_workers}"]
+    if bf16 is not None:
+        parts.insert(0, f"agent.bf16_autocast={bf16}")
+    return ", ".join(parts)
 
 
 def configure_torch(cfg) -> None:

@@ -1,0 +1,61 @@
+"""`auto` speed switches: decided from the CPU's flags, obeyed when explicit, saved resolved."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from howsure import config
+from howsure.machine import cpu_flags
+from howsure.runtime import decide, resolve_auto
+from tests.conftest import run_cli
+
+AUTO = ["agent.name=dqn", "agent.bf16_autocast=auto", "flush_denormal=auto", "torch_threads=auto",
+        "learner_thread=auto", "env.env_workers=auto"]
+
+
+@pytest.mark.parametrize("flags, bf16", [(set(), False), ({"avx2", "avx512f", "avx512_vnni"}, False),
+                                         ({"avx512_bf16"}, True), ({"amx_bf16", "amx_tile"}, True)])
+def test_bf16_only_where_the_cpu_computes_it(flags, bf16):
+    assert decide(config.load(None, AUTO), flags, cores=2)["agent.bf16_autocast"] is bf16
+
+
+def test_other_switches_by_core_count():
+    cfg = config.load(None, AUTO)
+    two, eight = decide(cfg, set(), cores=2), decide(cfg, set(), cores=8)
+    assert two["learner_thread"] is False and eight["learner_thread"] is True
+    assert two["flush_denormal"] is True and two["torch_threads"] == 0 and two["env.env_workers"] is False
+
+
+def test_explicit_values_are_obeyed():
+    cfg = config.load(None, ["agent.name=dqn", "agent.bf16_autocast=true", "flush_denormal=false"])
+    assert decide(cfg, set(), cores=2) == {}
+    resolved, choices = resolve_auto(cfg)
+    assert choices == {} and resolved.agent.bf16_autocast is True and resolved.flush_denormal is False
+
+
+def test_this_host_resolves_by_its_own_flags():
+    resolved, choices = resolve_auto(config.load(None, AUTO))
+    has_bf16 = bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+    assert resolved.agent.bf16_autocast is has_bf16 and choices["agent.bf16_autocast"] is has_bf16
+    assert "auto" not in (resolved.flush_denormal, resolved.torch_threads, resolved.learner_thread,
+                          resolved.env.env_workers, resolved.agent.bf16_autocast)
+
+
+def test_no_preset_hard_codes_bf16():
+    from pathlib import Path
+
+    for preset in Path("configs").glob("*.yaml"):
+        agent = (yaml.safe_load(preset.read_text()) or {}).get("agent", {})
+        assert agent.get("bf16_autocast", "auto") in ("auto", False), preset
+
+
+def test_a_run_saves_what_auto_chose(tmp_path):
+    run_dir = tmp_path / "cp"
+    res = run_cli("train.py", "--config", "configs/dqn_cartpole.yaml", f"run_dir={run_dir}", "total_steps=300",
+                  "eval.every_steps=0", "agent.bf16_autocast=auto", "flush_denormal=auto", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "auto switches on this CPU: agent.bf16_autocast=" in res.stdout
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["agent"]["bf16_autocast"] is bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+    assert saved["flush_denormal"] is True
