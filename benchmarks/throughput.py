@@ -151,7 +151,10 @@ def main() -> None:
 
     import torch
 
+    from howsure import machine
+
     names = args.only or list(SWITCHES)
+    host = machine.describe()  # CPU model, cores, AMX/AVX-512 BF16/AVX2 flags, torch, load at the start
     samples: dict[str, list[float]] = {}
 
     def record(key: str, value: float) -> None:
@@ -178,6 +181,7 @@ def main() -> None:
     result["ratio_vs_sb3"] = result["howsure_sps"] / result["sb3_sps"]
     result["fraction_of_limit"] = result["howsure_sps"] / result["learner_bound_sps"]
     result["samples"] = samples  # every round's value, for the spread
+    result["machine"] = {**host, "load_end": machine.load_average()}
 
     def rounded(v):
         if isinstance(v, dict):
