@@ -78,6 +78,9 @@ def read_export(path: str | Path) -> tuple[config.Config, dict, dict[str, torch.
         meta = {k: json.loads(v) for k, v in header.items() if k != "format"}
     except json.JSONDecodeError:
         raise UserError(f"{str(path / WEIGHTS)!r} has a malformed header; export the run again") from None
+    missing = [k for k in ("agent", "env_id", "obs_shape", "n_actions") if k not in meta]
+    if missing:
+        raise UserError(f"{str(path / WEIGHTS)!r} lacks {', '.join(missing)} in its header; export the run again")
     return cfg, meta, tensors
 
 
