@@ -83,6 +83,7 @@ def load_run(path: str, overrides: list[str] | None = None):
         ckpt_path = checkpoint.find(path)
         state = checkpoint.load(ckpt_path)
         saved, meta = config.from_yaml(state["config_yaml"]), state["meta"]
+    # the device is checked here, after the overrides (device=cpu plays a GPU-trained run)
     cfg = config.from_dict(config.merge(config.to_dict(saved), config.parse_overrides(overrides or [])))
     checkpoint.check_matches(meta, agent=cfg.agent.name, env_id=cfg.env.id, source=str(ckpt_path))
     env = envs.make_env(cfg.env)
@@ -175,11 +176,34 @@ def parse_args(argv):
     return p.parse_intermixed_args(argv)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Flag values, refused before anything is loaded or played."""
+    if args.episodes is not None and args.episodes <= 0:
+        raise UserError(f"--episodes must be a positive number of episodes, got {args.episodes}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be an integer >= 0, got {args.seed}")
+    if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
+        raise UserError(f"--epsilon must be in [0, 1], got {args.epsilon}")
+    if args.json:
+        out = Path(args.json)
+        if out.is_dir():
+            raise UserError(f"--json {args.json!r} is a directory; name a file, e.g. {str(out / 'eval.json')!r}")
+        parent = next((p for p in out.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise UserError(f"--json {args.json!r}: {str(parent)!r} is a file, not a folder")
+    if args.video:
+        video = Path(args.video)
+        if video.exists() and not video.is_dir():
+            raise UserError(f"--video {args.video!r} is a file; name a folder for the MP4 files")
+        parent = next((p for p in video.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise UserError(f"--video {args.video!r}: {str(parent)!r} is a file, not a folder")
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.episodes is not None and args.episodes <= 0:
-        raise UserError("--episodes must be a positive number of episodes")
+    check_args(args)
     if args.render and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise UserError("--render needs a display and none is set (DISPLAY is empty); "
                         "use --video DIR to get MP4 files instead")

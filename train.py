@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import signal
 import sys
 import time
@@ -21,7 +20,7 @@ from tqdm import tqdm
 import envs
 from agents import make_agent
 from evaluate import evaluate_agent, make_eval_envs
-from howsure import checkpoint, config, export, seeding
+from howsure import checkpoint, config, export, rundir, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError, cli_main
 from howsure.learner import Learner
@@ -78,6 +77,8 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
         step, loop = int(resume["step"]), dict(resume["loop"])
         if buffer is not None and (run_dir / "replay").is_dir():
             buffer.load(run_dir / "replay")
+    # The run is accepted: a refused start (above) leaves the previous config.yaml as it was.
+    rundir.write_text_atomic(run_dir / "config.yaml", config.to_yaml(cfg))
 
     # Events at the checkpoint's step were written before it was saved; anything later is dropped.
     logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
@@ -246,25 +247,56 @@ def default_run_dir(cfg: config.Config) -> Path:
 
 
 def prepare_run_dir(cfg: config.Config, overwrite: bool) -> tuple[config.Config, Path]:
+    """The new run's directory, empty and locked by this process (howsure/rundir.py).
+
+    An existing one is replaced only with --overwrite, only when it is a howsure run directory and
+    only when no other process holds it; every refusal leaves its files as they were.
+    """
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    exists = (f"run directory {str(run_dir)!r} already exists; pass --overwrite to "
+              f"replace it, --resume {run_dir} to continue it, or another run_dir=")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run_dir {str(run_dir)!r} is a file, not a folder; pass another run_dir=")
+    if run_dir.is_dir() and rundir.entries(run_dir):
+        if not rundir.is_run_dir(run_dir):
+            if overwrite:
+                raise UserError(f"--overwrite deletes only howsure run directories and {str(run_dir)!r} is not "
+                                f"one (no {rundir.LOCK_FILE}, no config.yaml beside checkpoints/); nothing was "
+                                "deleted: pass another run_dir=")
+            raise UserError(f"{str(run_dir)!r} already exists and is not a howsure run directory; "
+                            "pass another run_dir=")
         if not overwrite:
-            raise UserError(f"run directory {str(run_dir)!r} already exists; pass --overwrite to "
-                            f"replace it, --resume {run_dir} to continue it, or another run_dir=")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+            rundir.check_free(run_dir)  # a run in progress is named by its PID
+            raise UserError(exists)
+        rundir.lock(run_dir)
+        rundir.clear(run_dir)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.lock(run_dir)
+        if rundir.entries(run_dir):  # another process started a run here between the look and the lock
+            rundir.release(run_dir)
+            raise UserError(exists)
     return dataclasses.replace(cfg, run_dir=str(run_dir)), run_dir
 
 
 def load_resume(run_dir: Path, overrides: list[str]) -> tuple[config.Config, dict]:
+    """The saved config with `overrides`, and the latest checkpoint; the run directory is locked and
+    swept of temp files first. config.yaml is rewritten by train() only once the run is accepted."""
     if not run_dir.is_dir():
         raise UserError(f"--resume {str(run_dir)!r}: no such run directory")
-    state = checkpoint.load(run_dir / "checkpoints" / "latest.pt")
-    saved = config.from_yaml(state["config_yaml"])
-    raw = config.merge(config.to_dict(saved), config.parse_overrides(overrides))
-    cfg = config.from_dict(raw)
-    checkpoint.check_matches(state["meta"], agent=cfg.agent.name, env_id=cfg.env.id,
-                             source=str(run_dir / "checkpoints" / "latest.pt"))
+    if rundir.is_run_dir(run_dir) or (run_dir / "checkpoints" / "latest.pt").is_file():
+        rundir.lock(run_dir)  # elsewhere checkpoint.load below names what is missing, creating nothing
+        rundir.remove_temp_files(run_dir)
+    try:
+        state = checkpoint.load(run_dir / "checkpoints" / "latest.pt")
+        saved = config.from_yaml(state["config_yaml"])  # the device is checked after the overrides
+        raw = config.merge(config.to_dict(saved), config.parse_overrides(overrides))
+        cfg = config.from_dict(raw)
+        checkpoint.check_matches(state["meta"], agent=cfg.agent.name, env_id=cfg.env.id,
+                                 source=str(run_dir / "checkpoints" / "latest.pt"))
+    except BaseException:
+        rundir.release(run_dir)  # a refused resume holds nothing (matters when main() runs in-process)
+        raise
     return dataclasses.replace(cfg, run_dir=str(run_dir)), state
 
 
@@ -308,11 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg, switches = resolve_auto(cfg)
     if switches:
         print(f"auto switches on this CPU: {', '.join(f'{k}={v}' for k, v in switches.items())}")
-    (run_dir / "config.yaml").write_text(config.to_yaml(cfg))
     runner = train
     if cfg.distributed.actors > 0:  # Ray is imported only on this path
         from howsure.distributed import train_distributed as runner
-    summary = runner(cfg, run_dir, resume)
+    try:
+        summary = runner(cfg, run_dir, resume)  # writes config.yaml once its checks pass
+    finally:
+        rundir.release(run_dir)
     if summary["interrupted"]:
         print(f"\ninterrupted at step {summary['step']:,}; checkpoint saved. Continue with:\n"
               f"  python train.py --resume {run_dir}")

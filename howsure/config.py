@@ -2,18 +2,21 @@
 
 Every section is a frozen dataclass. The `agent` section's dataclass is picked by `agent.name`
 from the agent registry, the `encoder` and `replay` sections hold one sub-section per registered
-component. Unknown keys and wrong types raise UserError naming the key and the valid choices.
+component. Unknown keys and wrong types raise UserError naming the key and the valid choices;
+so do values out of range, checked against one table (RULES) once the config is built.
 No eval(), no globals: values are parsed with yaml.safe_load and checked against the field types.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Callable, Literal, Union
 
 import yaml
 
@@ -238,6 +241,196 @@ def build(cls: type, raw: Any, prefix: str = "", owner: str = "") -> Any:
     return cls(**kwargs)
 
 
+# --------------------------------------------------------------------------- value checks
+
+
+@dataclass(frozen=True)
+class Check:
+    """The values a key accepts: `test` on the value (on each element of a list), `text` for the error."""
+
+    test: Callable[[Any], bool]
+    text: str
+
+
+def _between(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Check:
+    def test(v: Any) -> bool:
+        return (lo < v if lo_open else lo <= v) and (v < hi if hi_open else v <= hi)
+
+    return Check(test, f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}")
+
+
+def _at_least(lo: int) -> Check:
+    return Check(lambda v: v >= lo, f"an integer >= {lo}")
+
+
+PROBABILITY = _between(0, 1)  # probabilities, discounts, fractions
+RATE = _between(0, 1, lo_open=True)  # (0, 1]: zero would mean "never"
+BELOW_ONE = _between(0, 1, hi_open=True)  # [0, 1): dropout rates, momentum
+POSITIVE = Check(lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+NON_NEGATIVE = Check(lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+COUNT = _at_least(1)  # sizes and counts
+NON_NEGATIVE_INT = _at_least(0)  # seeds, steps to wait, 0 = off
+
+# Every range check of the config, by dotted key. A key applies wherever it exists: the agent.*
+# rows check each agent that has the field; a list's elements are checked one by one. Types are
+# checked earlier, by build(); every float must also be finite (validate()).
+RULES: dict[str, Check] = {
+    "seed": NON_NEGATIVE_INT,
+    "total_steps": COUNT,
+    "time_limit_minutes": POSITIVE,
+    "torch_threads": NON_NEGATIVE_INT,
+    "checkpoint_every_steps": NON_NEGATIVE_INT,
+    "env.num_envs": COUNT,
+    "env.env_threads": COUNT,
+    "env.max_episode_steps": COUNT,
+    "env.sticky_action_prob": PROBABILITY,
+    "env.noop_max": NON_NEGATIVE_INT,
+    "env.frame_skip": COUNT,
+    "env.screen_size": COUNT,
+    "env.frame_stack": COUNT,
+    "env.max_episode_frames": COUNT,
+    "env.flicker_prob": PROBABILITY,
+    "env.detector_top_k": COUNT,
+    "env.detector_min_score": PROBABILITY,
+    "eval.every_steps": NON_NEGATIVE_INT,
+    "eval.episodes": COUNT,
+    "eval.epsilon": PROBABILITY,
+    "eval.num_envs": COUNT,
+    "log.every_steps": NON_NEGATIVE_INT,
+    "distributed.actors": NON_NEGATIVE_INT,
+    "distributed.chunk_steps": COUNT,
+    "distributed.weights_every_updates": COUNT,
+    "distributed.epsilon": PROBABILITY,
+    "distributed.alpha": NON_NEGATIVE,
+    "distributed.cpus_per_actor": POSITIVE,
+    "distributed.max_actor_restarts": NON_NEGATIVE_INT,
+    "agent.gamma": PROBABILITY,
+    "agent.q_lambda": PROBABILITY,
+    "agent.lr": POSITIVE,
+    "agent.optimizer_eps": POSITIVE,
+    "agent.rmsprop_alpha": PROBABILITY,
+    "agent.rmsprop_momentum": BELOW_ONE,
+    "agent.batch_size": COUNT,
+    "agent.learning_starts_steps": NON_NEGATIVE_INT,
+    "agent.train_every_steps": COUNT,
+    "agent.updates_per_train": COUNT,
+    "agent.target_update_every_updates": COUNT,
+    "agent.target_tau": RATE,
+    "agent.head_hidden": NON_NEGATIVE_INT,
+    "agent.head_hidden_sizes": COUNT,
+    "agent.max_grad_norm": NON_NEGATIVE,
+    "agent.epsilon_start": PROBABILITY,
+    "agent.epsilon_end": PROBABILITY,
+    "agent.epsilon_floor": PROBABILITY,
+    "agent.epsilon_decay_steps": NON_NEGATIVE_INT,
+    "agent.rollout_steps": COUNT,
+    "agent.lr_decay_steps": NON_NEGATIVE_INT,
+    "agent.lr_end": NON_NEGATIVE,
+    "agent.epochs": COUNT,
+    "agent.minibatches": COUNT,
+    "agent.num_heads": COUNT,
+    "agent.mask_prob": RATE,
+    "agent.prior_scale": NON_NEGATIVE,
+    "agent.dropout_p": BELOW_ONE,
+    "agent.concrete_temperature": POSITIVE,
+    "agent.length_scale": POSITIVE,
+    "agent.tau_precision": POSITIVE,
+    "agent.n_data_max_steps": NON_NEGATIVE_INT,
+    "agent.ucb_kappa": NON_NEGATIVE,
+    "agent.n_draws": COUNT,
+    "agent.n_masks": NON_NEGATIVE_INT,
+    "encoder.mlp.hidden_sizes": COUNT,
+    "encoder.nature_cnn.features": COUNT,
+    "encoder.nips_cnn.features": COUNT,
+    "encoder.lstm.embed_hidden_sizes": COUNT,
+    "encoder.lstm.embed_features": COUNT,
+    "encoder.lstm.hidden_size": COUNT,
+    "encoder.lstm.num_layers": COUNT,
+    "encoder.lstm.chrono_init_steps": NON_NEGATIVE_INT,
+    "encoder.detection.top_k": COUNT,
+    "encoder.detection.candidates": COUNT,
+    "encoder.detection.iou_threshold": PROBABILITY,
+    "encoder.detection.min_score": PROBABILITY,
+    "encoder.detection.hidden": COUNT,
+    "encoder.detection.heads": COUNT,
+    "encoder.detection.features": COUNT,
+    "replay.capacity_steps": COUNT,
+    "replay.n_step": COUNT,
+    "replay.priority_alpha": NON_NEGATIVE,
+    "replay.priority_beta_start": PROBABILITY,
+    "replay.beta_anneal_steps": NON_NEGATIVE_INT,
+    "replay.priority_eps": POSITIVE,
+    "replay.sequence_length_steps": COUNT,
+    "replay.burn_in_steps": NON_NEGATIVE_INT,
+    "replay.sequence_stride_steps": COUNT,
+}
+
+_MISSING = object()
+_DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?|mps)$")
+
+
+def lookup(cfg: Any, key: str) -> Any:
+    """The value at a dotted key, or _MISSING where this config has no such field."""
+    node = cfg
+    for part in key.split("."):
+        node = getattr(node, part, _MISSING)
+        if node is _MISSING:
+            return _MISSING
+    return node
+
+
+def _floats(node: Any, prefix: str = ""):
+    """(key, value) of every float in a config, list elements included (env.kwargs is the env's)."""
+    for f in dataclasses.fields(node):
+        value, key = getattr(node, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            yield from _floats(value, key + ".")
+        elif isinstance(value, float):
+            yield key, value
+        elif isinstance(value, tuple):
+            yield from ((key, v) for v in value if isinstance(v, float))
+
+
+def check_device(device: str, check_machine: bool = True) -> None:
+    """`device` must name a torch device; with check_machine, one this machine has."""
+    if not _DEVICE.match(device):
+        raise UserError(f"config key 'device' must be cpu, cuda or cuda:N, got {device!r}")
+    if not check_machine or device == "cpu":
+        return
+    import torch
+
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError("config key 'device' is 'mps' but this machine has no Apple GPU; set device=cpu")
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if count == 0:
+        raise UserError(f"config key 'device' is {device!r} but torch sees no CUDA GPU on this machine; "
+                        "set device=cpu")
+    if index >= count:
+        raise UserError(f"config key 'device' is {device!r} but this machine has {count} CUDA GPU(s), "
+                        f"cuda:0 to cuda:{count - 1}")
+
+
+def validate(cfg: Config, check_machine: bool = True) -> None:
+    """Range checks of RULES, finite floats everywhere, a device that exists: UserError naming the key."""
+    for key, value in _floats(cfg):
+        if not math.isfinite(value):
+            raise UserError(f"config key {key!r} must be a finite number, got {value!r}")
+    for key, check in RULES.items():
+        value = lookup(cfg, key)
+        if value is _MISSING or value is None or value == "auto":  # auto: decided at start-up (runtime.py)
+            continue
+        if isinstance(value, tuple):
+            if not all(check.test(v) for v in value):
+                raise UserError(f"config key {key!r} must be a list whose every value is {check.text}, "
+                                f"got {list(value)!r}")
+        elif not check.test(value):
+            raise UserError(f"config key {key!r} must be {check.text}, got {value!r}")
+    check_device(cfg.device, check_machine)
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -279,20 +472,34 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise UserError(f"config file {str(path)!r} not found (presets are in configs/)")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise UserError(f"config file {str(path)!r} is not text (binary data?); "
+                        "pass a YAML preset such as configs/dqn_cartpole.yaml") from None
+    except OSError as err:
+        raise UserError(f"config file {str(path)!r} cannot be read ({err.strerror})") from None
+    if "\x00" in text:
+        raise UserError(f"config file {str(path)!r} holds NUL bytes (binary data?); "
+                        "pass a YAML preset such as configs/dqn_cartpole.yaml")
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"config file {str(path)!r} is not valid YAML{where}: fix the syntax") from None
     if raw is None:
-        return {}
+        raise UserError(f"config file {str(path)!r} is empty; start from a preset in configs/")
     if not isinstance(raw, dict):
         raise UserError(f"config file {str(path)!r} must hold a mapping of sections")
     return raw
 
 
-def from_dict(raw: dict) -> Config:
-    """Resolve the component-dependent sections, then build and check the whole config."""
+def from_dict(raw: dict, *, check_machine: bool = True) -> Config:
+    """Resolve the component-dependent sections, then build and check the whole config.
+
+    check_machine: also refuse a device this machine lacks (off for configs that are only read,
+    such as the one saved in a checkpoint, before overrides may change the device).
+    """
     import agents
     import encoders
     import replay
@@ -313,6 +520,7 @@ def from_dict(raw: dict) -> Config:
     if cfg.encoder.name != "auto":
         encoders.ENCODERS.get(cfg.encoder.name)
     replay.REPLAYS.get(cfg.replay.kind)
+    validate(cfg, check_machine=check_machine)
     return cfg
 
 
@@ -338,8 +546,9 @@ def to_yaml(cfg: Config) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
-def from_yaml(text: str) -> Config:
-    return from_dict(yaml.safe_load(text) or {})
+def from_yaml(text: str, *, check_machine: bool = False) -> Config:
+    """A saved config (checkpoint, sweep task): values checked, the device only when asked."""
+    return from_dict(yaml.safe_load(text) or {}, check_machine=check_machine)
 
 
 _SECTIONS: dict[tuple, type] = {}

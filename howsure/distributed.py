@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from howsure import checkpoint, config, seeding
+from howsure import checkpoint, config, rundir, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.learner import Learner
@@ -303,6 +303,8 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
         step, loop = int(resume["step"]), dict(resume["loop"])
         if (run_dir / "replay").is_dir():
             buffer.load(run_dir / "replay")
+    # The run is accepted: a refused start (above) leaves the previous config.yaml as it was.
+    rundir.write_text_atomic(run_dir / "config.yaml", config.to_yaml(cfg))
     logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
     if resume is None:
         logger.text("config", "```\n" + config.to_yaml(cfg) + "```")

@@ -64,7 +64,7 @@ def read_export(path: str | Path) -> tuple[config.Config, dict, dict[str, torch.
     for name in (CONFIG, WEIGHTS):
         if not (path / name).is_file():
             raise UserError(f"export {str(path)!r} has no {name}; export a run with python -m howsure.export RUN OUT")
-    cfg = config.from_dict(config.read_yaml(path / CONFIG))
+    cfg = config.from_dict(config.read_yaml(path / CONFIG), check_machine=False)  # evaluate.py checks the device
     try:
         with safe_open(str(path / WEIGHTS), framework="pt") as fh:
             header = fh.metadata() or {}

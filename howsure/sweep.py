@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from howsure import config
+from howsure import config, rundir
 from howsure.errors import UserError
 
 Backend = Literal["auto", "ray", "serial"]
@@ -67,11 +67,21 @@ def _train_one(cfg_yaml: str, run_dir: str) -> dict:
     import train as train_mod
 
     cfg = config.from_yaml(cfg_yaml)
-    (Path(run_dir) / "config.yaml").write_text(cfg_yaml)
     runner = train_mod.train
     if cfg.distributed.actors > 0:
         from howsure.distributed import train_distributed as runner
-    return runner(cfg, Path(run_dir))
+    rundir.lock(Path(run_dir))  # one process per run directory, as in train.py
+    try:
+        return runner(cfg, Path(run_dir))  # writes config.yaml once its checks pass
+    finally:
+        rundir.release(Path(run_dir))
+
+
+def is_sweep_dir(path: Path) -> bool:
+    """A folder run_sweep made: sweep.json, or nothing but (empty or) run directories."""
+    if (path / "sweep.json").is_file():
+        return True
+    return all(p.is_dir() and (rundir.is_run_dir(p) or not any(p.iterdir())) for p in path.iterdir())
 
 
 def run_sweep(config_path: str, seeds: list[int], overrides: list[str], *, overwrite: bool = False,
@@ -84,6 +94,12 @@ def run_sweep(config_path: str, seeds: list[int], overrides: list[str], *, overw
     if sweep.exists() and any(sweep.iterdir()):
         if not overwrite:
             raise UserError(f"sweep directory {str(sweep)!r} already exists; pass --overwrite or another run_dir=")
+        if not is_sweep_dir(sweep):
+            raise UserError(f"--overwrite deletes only sweep folders and {str(sweep)!r} is not one (no sweep.json, "
+                            "not only run directories); nothing was deleted: pass another run_dir=")
+        for run in sweep.iterdir():
+            if run.is_dir():
+                rundir.check_free(run)  # a seed still training is named by its PID
         shutil.rmtree(sweep)
     how = resolve_backend(backend, base)
     runs: list[tuple[int, Path, str]] = []

@@ -60,3 +60,20 @@ def load_array(directory: str | Path, filename: str) -> np.ndarray:
     except (OSError, ValueError) as err:
         raise UserError(f"replay file {filename!r} in {str(directory)!r} is missing or corrupt ({err}); "
                         "resume without the replay by deleting that folder") from None
+
+
+def orphaned_files(directory: str | Path) -> list[Path]:
+    """Chunk files of a save cut short: ours by name, yet not named by the current header.
+
+    Empty when the header is missing, unreadable or lists no files (the uniform and sequence
+    kinds): then no file can be told to be unused.
+    """
+    directory = Path(directory)
+    try:
+        files = json.loads((directory / HEADER).read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(files, dict):
+        return []
+    keep = set(files.values())
+    return [p for p in directory.iterdir() if _OURS.match(p.name) and p.name not in keep]

@@ -1,0 +1,257 @@
+"""Run directories survive misuse: one process per run, --overwrite only of runs, refused starts
+change nothing, crash debris is swept, and every bad config value is one line naming the key.
+
+Most refusals run train.main / evaluate.main in this process (cli_main's one line and exit code 2
+without a new interpreter); a few go through the real CLI to show there is no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import evaluate
+import train
+from howsure import config, rundir
+from howsure.errors import UserError
+from replay.files import orphaned_files
+from tests.conftest import ROOT, run_cli
+
+CARTPOLE = ["--config", "configs/dqn_cartpole.yaml", "eval.every_steps=0", "--quiet"]
+
+
+def refused(capsys, main, argv: list[str]) -> str:
+    """Run a CLI main in-process; it must exit 2 with one line on stderr, returned."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def assert_one_line(res, *needles: str) -> None:
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert "Traceback" not in res.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes but the lock file's (a process that takes the lock writes its PID there)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != rundir.LOCK_FILE}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A finished 300-step run with its replay (tests copy it before changing anything)."""
+    run_dir = tmp_path_factory.mktemp("reliability") / "run"
+    assert train.main([*CARTPOLE, "total_steps=300", f"run_dir={run_dir}"]) == 0
+    return run_dir
+
+
+@pytest.fixture
+def run_copy(trained, tmp_path) -> Path:
+    return Path(shutil.copytree(trained, tmp_path / "run"))
+
+
+# --------------------------------------------------------------------------- one process per run
+
+
+def test_second_process_on_a_run_is_refused_naming_the_pid(tmp_path, capsys):
+    run_dir = tmp_path / "busy"
+    first = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *CARTPOLE, f"run_dir={run_dir}", "total_steps=100000000",
+         "agent.learning_starts_steps=100000000", "checkpoint_every_steps=0", "checkpoint_replay=false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.time() + 120
+        while not (run_dir / "config.yaml").is_file():  # written once the first run is accepted
+            assert first.poll() is None, first.stderr.read()
+            assert time.time() < deadline, "the first run did not start"
+            time.sleep(0.1)
+        assert rundir.holder_pid(run_dir) == first.pid
+        saved = (run_dir / "config.yaml").read_bytes()
+
+        # the second runs in this (pytest) process: another process than the first, without the
+        # seconds a fresh interpreter spends importing torch
+        for argv in (["--resume", str(run_dir), "--quiet"], [*CARTPOLE, f"run_dir={run_dir}", "--overwrite"],
+                     [*CARTPOLE, f"run_dir={run_dir}"]):
+            assert f"in use by process {first.pid}" in refused(capsys, train.main, argv)
+        assert first.poll() is None
+        assert (run_dir / "config.yaml").read_bytes() == saved
+        assert list(run_dir.glob("events.out.tfevents*")), "--overwrite deleted a live run"
+        assert rundir.holder_pid(run_dir) == first.pid
+    finally:
+        first.send_signal(signal.SIGKILL)  # dies holding the lock, as a crashed run does
+        first.wait(timeout=60)
+        first.stderr.close()
+    rundir.lock(run_dir)  # the kernel released the dead process's lock
+    assert rundir.holder_pid(run_dir) == os.getpid()
+    rundir.release(run_dir)
+
+
+# --------------------------------------------------------------------------- --overwrite
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    folder = tmp_path / "thesis"
+    (folder / "chapters").mkdir(parents=True)
+    (folder / "notes.txt").write_text("years of work\n")
+    (folder / "chapters" / "one.tex").write_text("\\chapter{One}\n")
+    (folder / "config.yaml").write_text("seed: 0\n")  # a config.yaml alone does not make a run
+    before = snapshot(folder)
+    line = refused(capsys, train.main, [*CARTPOLE, f"run_dir={folder}", "--overwrite"])
+    assert "not one" in line and str(folder) in line
+    assert snapshot(folder) == before
+    assert sorted(p.name for p in folder.iterdir()) == ["chapters", "config.yaml", "notes.txt"]
+    assert "not a howsure run directory" in refused(capsys, train.main, [*CARTPOLE, f"run_dir={folder}"])
+
+
+def test_overwrite_replaces_a_run(run_copy, capsys):
+    (run_copy / "checkpoints" / "stale.pt").write_bytes(b"old")
+    assert train.main([*CARTPOLE, "total_steps=100", f"run_dir={run_copy}", "--overwrite"]) == 0
+    assert not (run_copy / "checkpoints" / "stale.pt").exists()
+    assert torch.load(run_copy / "checkpoints" / "final.pt", weights_only=True)["step"] == 100
+
+
+# --------------------------------------------------------------------------- refused and accepted resumes
+
+
+def test_refused_resume_leaves_config_yaml_byte_identical(run_copy, capsys):
+    before = snapshot(run_copy)
+    line = refused(capsys, train.main, ["--resume", str(run_copy), "replay.capacity_steps=1000", "--quiet"])
+    assert "capacity" in line
+    line = refused(capsys, train.main, ["--resume", str(run_copy), "agent.name=boot_dqn", "--quiet"])
+    assert "boot_dqn" in line
+    line = refused(capsys, train.main, ["--resume", str(run_copy), "agent.gamma=2", "--quiet"])
+    assert "'agent.gamma'" in line
+    assert snapshot(run_copy) == before  # config.yaml, checkpoints and replay alike
+
+
+def test_temp_files_are_removed_when_the_run_starts_again(run_copy):
+    # names no save of this run rewrites, so only the sweep at the start can remove them
+    debris = [run_copy / "checkpoints" / "latest.pt.k2v9x1.tmp", run_copy / "replay" / "priorities.tmp.npy",
+              run_copy / "replay" / "states.tmp.npy", run_copy / "config.yaml.a8f3.tmp",
+              run_copy / "model.safetensors.q0z1.tmp"]
+    kept = run_copy / "checkpoints" / "notes.txt"  # not a temp file: stays
+    kept.write_text("mine\n")
+    for path in debris:
+        path.write_bytes(b"half a write")
+    assert train.main(["--resume", str(run_copy), "total_steps=400", "--quiet"]) == 0
+    assert [p for p in debris if p.exists()] == []
+    assert kept.read_text() == "mine\n"
+    assert config.load(run_copy / "config.yaml").total_steps == 400  # rewritten once accepted
+    assert torch.load(run_copy / "checkpoints" / "latest.pt", weights_only=True)["step"] == 400
+
+
+def test_orphaned_replay_chunks_are_found(tmp_path):
+    (tmp_path / "header.json").write_text(json.dumps({"files": {"obs": "obs.0123abcd.npy"}}))
+    for name in ("obs.0123abcd.npy", "obs.deadbeef.npy", "notes.npy"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in orphaned_files(tmp_path)] == ["obs.deadbeef.npy"]
+
+
+# --------------------------------------------------------------------------- bad values
+
+
+@pytest.mark.parametrize("overrides, needles", [
+    (["agent.gamma=1.5"], ["'agent.gamma'", "[0, 1]"]),
+    (["agent.gamma=-0.1"], ["'agent.gamma'", "[0, 1]"]),
+    (["agent.epsilon_start=2"], ["'agent.epsilon_start'", "[0, 1]"]),
+    (["agent.epsilon_end=-0.5"], ["'agent.epsilon_end'", "[0, 1]"]),
+    (["env.sticky_action_prob=1.2"], ["'env.sticky_action_prob'", "[0, 1]"]),
+    (["agent.name=pqn", "agent.q_lambda=1.5"], ["'agent.q_lambda'", "[0, 1]"]),
+    (["agent.target_tau=0"], ["'agent.target_tau'", "(0, 1]"]),
+    (["agent.target_tau=1.5"], ["'agent.target_tau'", "(0, 1]"]),
+    (["eval.epsilon=1.1"], ["'eval.epsilon'", "[0, 1]"]),
+    (["total_steps=0"], ["'total_steps'", ">= 1"]),
+    (["agent.batch_size=0"], ["'agent.batch_size'", ">= 1"]),
+    (["env.num_envs=0"], ["'env.num_envs'", ">= 1"]),
+    (["agent.updates_per_train=0"], ["'agent.updates_per_train'", ">= 1"]),
+    (["eval.episodes=0"], ["'eval.episodes'", ">= 1"]),
+    (["replay.capacity_steps=-5"], ["'replay.capacity_steps'", ">= 1"]),
+    (["encoder.mlp.hidden_sizes=[64,0]"], ["'encoder.mlp.hidden_sizes'", ">= 1"]),
+    (["agent.name=pqn", "agent.rollout_steps=0"], ["'agent.rollout_steps'", ">= 1"]),
+    (["agent.name=bayes_dqn", "agent.dropout_p=[0.1,1.0]"], ["'agent.dropout_p'", "[0, 1)"]),
+    (["agent.lr=0"], ["'agent.lr'", "> 0"]),
+    (["agent.lr=-0.001"], ["'agent.lr'", "> 0"]),
+    (["agent.lr=inf"], ["'agent.lr'", "finite"]),
+    (["agent.lr=nan"], ["'agent.lr'", "finite"]),
+    (["eval.stop_return=nan"], ["'eval.stop_return'", "finite"]),
+    (["seed=-1"], ["'seed'", ">= 0"]),
+    (["device=banana"], ["'device'", "cpu, cuda or cuda:N"]),
+    pytest.param(["device=cuda"], ["'device'", "set device=cpu"],
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+    (["device=cuda:99"], ["'device'", "cuda:99"]),
+])
+def test_bad_value_is_one_line_naming_the_key(overrides, needles):
+    with pytest.raises(UserError) as err:
+        config.load(None, overrides)
+    message = str(err.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_every_rule_names_a_real_key():
+    import agents
+
+    defaults = config.load(None)
+    agent_fields = {f for name in agents.AGENTS for f in agents.AGENTS.get(name).Config.__dataclass_fields__}
+    for key in config.RULES:
+        if key.startswith("agent."):
+            assert key.split(".", 1)[1] in agent_fields, key
+        else:
+            assert config.lookup(defaults, key) is not config._MISSING, key
+
+
+def test_bad_values_through_the_cli(tmp_path):
+    assert_one_line(run_cli("train.py", *CARTPOLE, f"run_dir={tmp_path}/r", "agent.gamma=1.5"),
+                    "'agent.gamma'", "[0, 1]")
+    assert not (tmp_path / "r").exists()
+    assert_one_line(run_cli("evaluate.py", str(tmp_path), "--seed", "-1"), "--seed", ">= 0")
+
+
+@pytest.mark.parametrize("content, needles", [
+    (b"", ["empty"]),
+    (b"# only a comment\n", ["empty"]),
+    (bytes(range(256)) * 4, ["not text"]),
+    (b"seed: 0\x00\x01\x02", ["NUL"]),
+])
+def test_empty_or_binary_config_file(tmp_path, capsys, content, needles):
+    path = tmp_path / "preset.yaml"
+    path.write_bytes(content)
+    line = refused(capsys, train.main, ["--config", str(path), f"run_dir={tmp_path}/r"])
+    assert str(path) in line and all(n in line for n in needles), line
+    export = tmp_path / "export"  # evaluate.py reads an export folder's config.yaml the same way
+    export.mkdir()
+    (export / "config.yaml").write_bytes(content)
+    (export / "model.safetensors").write_bytes(b"\0" * 16)
+    line = refused(capsys, evaluate.main, [str(export)])
+    assert "config.yaml" in line and all(n in line for n in needles), line
+
+
+def test_bad_evaluate_flags(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for argv, needle in [(["--seed", "-1"], "--seed"), (["--episodes", "0"], "--episodes"),
+                         (["--epsilon", "1.5"], "--epsilon"), (["--json", str(tmp_path)], "is a directory"),
+                         (["--json", str(a_file / "out.json")], "is a file"),
+                         (["--video", str(a_file)], "is a file")]:
+        assert needle in refused(capsys, evaluate.main, [str(tmp_path / "nothing"), *argv]), argv
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
