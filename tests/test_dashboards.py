@@ -1,17 +1,20 @@
 """TensorBoard dashboards of a real run (config text, SPS, HParams, custom scalars, evaluation video),
-read back from its event file."""
+read back from its event file, and howsure.plot's grouping of runs into curves."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import numpy as np
 import pytest
 import yaml
 
 from howsure import config
 from howsure.dashboards import config_in_use, scalars_layout
-from howsure.logger import read_scalars
+from howsure.logger import Logger, read_scalars
+from howsure.plot import main as plot_main
+from howsure.plot import make_figure
 
 LEARNING_STARTS, LOG_EVERY = 1000, 500
 
@@ -148,3 +151,87 @@ def test_config_in_use_for_atari_tabular_and_distributed_runs():
                                                                      "distributed.actors=2"]))
     assert "burn_in_steps" in sequence["replay"] and "n_step" not in sequence["replay"]
     assert sequence["distributed"]["actors"] == 2
+
+
+# --------------------------------------------------------------------------- howsure.plot
+
+
+def fake_run(path, final: float, overrides: list[str], steps=(0, 500, 1000)):
+    """A run folder as train.py leaves it for plotting: config.yaml and an event file (the project's
+    Logger) whose eval curve rises linearly to `final`."""
+    cfg = config.load("configs/dqn_cartpole.yaml", [f"run_dir={path}", *overrides])
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(config.to_yaml(cfg))
+    log = Logger(path)
+    for step in steps:
+        log.scalar("eval/episodic_return", final * step / 1000, step)
+    log.close()
+
+
+def curves(json_path):
+    return {(r["label"], r["tag"]): r for r in json.loads(json_path.read_text())}
+
+
+def test_plot_groups_runs_by_config_not_seed(tmp_path, capsys):
+    for seed, final in enumerate((100.0, 200.0)):
+        fake_run(tmp_path / f"a{seed}", final, [f"seed={seed}", "agent.lr=0.001"])
+        fake_run(tmp_path / f"b{seed}", final + 1000, [f"seed={seed}", "agent.lr=0.0001"])
+    assert plot_main([str(tmp_path), "--reps", "50"]) == 0
+    found = curves(tmp_path / "curves.json")
+    assert set(found) == {("agent.lr=0.001", "eval/episodic_return"), ("agent.lr=0.0001", "eval/episodic_return")}
+    a, b = found[("agent.lr=0.001", "eval/episodic_return")], found[("agent.lr=0.0001", "eval/episodic_return")]
+    assert a["runs"] == b["runs"] == 2 and a["env"] == "CartPole-v1" and a["agent"] == "dqn"
+    assert a["iqm"][-1] == pytest.approx(150.0) and b["iqm"][-1] == pytest.approx(1150.0)  # 2 runs: the mean
+    assert "agent.lr=0.001 | eval/episodic_return: 2 runs" in capsys.readouterr().out
+
+
+def test_plot_never_averages_different_envs(tmp_path, capsys):
+    fake_run(tmp_path / "cartpole", 100.0, [])
+    fake_run(tmp_path / "acrobot", -100.0, ["env.id=Acrobot-v1"])
+    assert plot_main([str(tmp_path), "--reps", "50"]) == 0  # a curve, and a row of panels, per env
+    envs_ = sorted(r["env"] for r in json.loads((tmp_path / "curves.json").read_text()))
+    assert envs_ == ["Acrobot-v1", "CartPole-v1"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        plot_main([str(tmp_path), "--pool"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "Acrobot-v1, CartPole-v1" in err
+
+
+def test_plot_compares_labelled_sweeps_in_one_figure(tmp_path, capsys):
+    for seed in (0, 1):
+        fake_run(tmp_path / "dqn" / f"seed{seed}", 100.0 + seed, [f"seed={seed}"])
+        fake_run(tmp_path / "double" / f"seed{seed}", 300.0 + seed, [f"seed={seed}", "agent.double_dqn=false"])
+    out = tmp_path / "cmp.png"
+    assert plot_main(["--label", f"plain={tmp_path / 'dqn'}", "--label", f"no double={tmp_path / 'double'}",
+                      "--out", str(out), "--reps", "50"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    found = curves(out.with_suffix(".json"))
+    assert set(found) == {("plain", "eval/episodic_return"), ("no double", "eval/episodic_return")}
+    assert found[("no double", "eval/episodic_return")]["iqm"][-1] == pytest.approx(300.5)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        plot_main(["--label", str(tmp_path / "dqn")])
+    assert exit_.value.code == 2 and "is not NAME=DIR" in capsys.readouterr().err
+
+
+def test_plot_draws_markers_for_sparse_curves(tmp_path):
+    for seed in (0, 1, 2):
+        fake_run(tmp_path / f"seed{seed}", 100.0 * (seed + 1), [f"seed={seed}"], steps=(1000,))
+    assert plot_main([str(tmp_path), "--reps", "50"]) == 0
+    (result,) = json.loads((tmp_path / "curves.json").read_text())
+    assert result["step"] == [1000] and result["iqm"] == [pytest.approx(200.0)]
+    fig = make_figure([result], "sparse")
+    marked = [line for line in fig.axes[0].get_lines() if line.get_marker() not in ("None", "", None)]
+    assert any(list(line.get_xdata()) == [1000] and list(line.get_ydata()) == [pytest.approx(200.0)]
+               for line in marked)
+    assert not any(line.get_marker() in ("None", "") and len(line.get_xdata()) == 1
+                   for line in fig.axes[0].get_lines())  # no one-point line drawn without a marker
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    dense = make_figure([{**result, "step": [0, 500, 1000], "iqm": [0, 1, 2], "ci_low": [0, 1, 2],
+                          "ci_high": [0, 1, 2], "per_run": [[0, 1, 2]]}], "dense")
+    assert all(line.get_marker() in ("None", "") for line in dense.axes[0].get_lines())
+    plt.close(dense)
+    assert np.isfinite(result["ci_low"][0]) and result["ci_low"][0] <= 200.0 <= result["ci_high"][0]
