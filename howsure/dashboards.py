@@ -71,7 +71,8 @@ def config_in_use(cfg: config.Config, agent: Any = None, spec: Any = None) -> di
         if name != "auto":
             out["encoder"] = {"name": cfg.encoder.name, name: out["encoder"][name]}
     if agent is not None and not agent.uses_replay:
-        out.pop("replay")
+        for key in ("replay", "checkpoint_replay", "learner_thread"):  # the Learner serves replay only
+            out.pop(key)
     elif cfg.replay.kind in REPLAY_KEYS:
         keep = ("kind", "capacity_steps", *REPLAY_KEYS[cfg.replay.kind])
         if not cfg.replay.prioritized:

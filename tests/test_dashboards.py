@@ -147,6 +147,7 @@ def test_config_in_use_for_atari_tabular_and_distributed_runs():
     env.close()
     tabular = config_in_use(cfg, make_agent(cfg, spec), spec)
     assert "encoder" not in tabular and "replay" not in tabular  # a table, learning from the latest step
+    assert "checkpoint_replay" not in tabular and "learner_thread" not in tabular
     sequence = config_in_use(config.load("configs/dqn_cartpole.yaml", ["replay.kind=sequence",
                                                                      "distributed.actors=2"]))
     assert "burn_in_steps" in sequence["replay"] and "n_step" not in sequence["replay"]
