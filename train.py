@@ -20,7 +20,7 @@ from tqdm import tqdm
 import envs
 from agents import make_agent
 from evaluate import evaluate_agent, make_eval_envs
-from howsure import checkpoint, config, export, rundir, seeding
+from howsure import checkpoint, config, dashboards, export, rundir, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError, cli_main
 from howsure.learner import Learner
@@ -57,7 +57,7 @@ class StopFlag:
 
 
 def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict:
-    cfg, switches = resolve_auto(cfg)  # a no-op where main() already resolved them
+    cfg, _ = resolve_auto(cfg)  # a no-op where main() already resolved them
     configure_torch(cfg)
     seeding.seed_everything(cfg.seed)
     stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs, workers=cfg.env.env_workers))
@@ -82,10 +82,11 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
 
     # Events at the checkpoint's step were written before it was saved; anything later is dropped.
     logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
+    used = dashboards.config_in_use(cfg, agent, spec)  # the config without sections this run never reads
     if resume is None:
-        logger.text("config", "```\n" + config.to_yaml(cfg) + "```")
-    if resume is None or switches:
-        logger.text("switches", describe_switches(cfg) or "no speed switch")
+        logger.text("config", dashboards.config_text(used))
+        logger.custom_scalars(dashboards.scalars_layout())
+        logger.text("switches", describe_switches(cfg))  # what the speed switches (auto ones too) came to
     n = cfg.env.num_envs
     tracker = EpisodeTracker(n, gamma)
     obs = stepper.reset(seed=cfg.seed + step)  # a resumed run starts fresh episodes
@@ -167,9 +168,10 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
             if crossed(before, step, cfg.log.every_steps):
                 now = time.perf_counter()
                 sps = (step - step_log) / max(now - t_log, 1e-9)
+                sps_tag = dashboards.sps_tag(step_log, cfg)  # an interval with warm-up: charts/SPS_warmup
                 t_log, step_log = now, step
                 logger.scalars({**update_means(), **agent.act_metrics(),
-                                **agent.schedule_metrics(step), "charts/SPS": sps}, step)
+                                **agent.schedule_metrics(step), sps_tag: sps}, step)
                 bar.set_postfix(SPS=f"{sps:.0f}",
                                 ret=f"{np.mean(recent):.1f}" if recent else "-", refresh=False)
             bar.update(n)
@@ -199,6 +201,7 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
     save_checkpoint(*(("latest",) if interrupted else ("latest", "final")))
     if not interrupted:
         export_weights(agent, run_dir / "model.safetensors", {"agent": cfg.agent.name, **spec.meta(), "step": step})
+        dashboards.write_final(logger, cfg, used, loop, step)  # HParams and the full custom-scalars layout
     logger.close()
     stepper.close()
     if eval_envs is not None:
@@ -209,15 +212,21 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict
 def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Logger, loop: dict,
                      wall: float = 0.0) -> bool:
     """Periodic evaluation during training: logs eval/*, returns True once eval.stop_return is reached."""
+    seed = cfg.seed + 1_000_003 + step
     with agent.evaluating():  # a recurrent agent's training-env state is kept apart
         episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
-                                  seed=cfg.seed + 1_000_003 + step, step=step, gamma=cfg.agent.gamma)
+                                  seed=seed, step=step, gamma=cfg.agent.gamma)
     returns = [e.episodic_return for e in episodes]
     mean = float(np.mean(returns))
     logger.scalars({"eval/episodic_return": mean, "eval/episodic_return_std": float(np.std(returns)),
+                    "eval/episodic_return_min": float(np.min(returns)),
+                    "eval/episodic_return_max": float(np.max(returns)),
                     "eval/discounted_return": float(np.mean([e.discounted_return for e in episodes]))}, step)
     loop["best_eval"] = mean if loop["best_eval"] is None else max(loop["best_eval"], mean)
     loop.setdefault("evals", []).append([step, mean, round(wall, 1)])  # wall: seconds of training before it
+    if dashboards.video_due(cfg, len(loop["evals"])):  # the first episode, replayed on a rendering env
+        frames, fps = dashboards.eval_video(agent, cfg, seed=seed, step=step)
+        logger.video(dashboards.VIDEO_TAG, frames, fps, step)
     tqdm.write(f"step {step:>9,}  eval return {mean:8.2f} over {len(episodes)} episodes", file=sys.stdout)
     if cfg.eval.stop_return is not None and mean >= cfg.eval.stop_return:
         loop["stopped_at_return"] = step

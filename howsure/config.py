@@ -58,6 +58,9 @@ class EvalConfig:
     epsilon: float = 0.0  # exploration while evaluating (Nature DQN used 0.05 on Atari)
     num_envs: int = 8  # episodes played side by side
     stop_return: float | None = None  # stop training once the evaluated mean reaches this
+    # every this many evaluations (the first included) the first evaluation episode goes to
+    # TensorBoard as an animated image (eval/video) at the game's real speed; 0 = never
+    video_every_evals: int = 0
 
 
 @dataclass(frozen=True)

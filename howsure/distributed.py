@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from howsure import checkpoint, config, rundir, seeding
+from howsure import checkpoint, config, dashboards, rundir, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.learner import Learner
@@ -306,8 +306,10 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     # The run is accepted: a refused start (above) leaves the previous config.yaml as it was.
     rundir.write_text_atomic(run_dir / "config.yaml", config.to_yaml(cfg))
     logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
+    used = dashboards.config_in_use(cfg, agent, spec)  # as train.py: only what the run reads
     if resume is None:
-        logger.text("config", "```\n" + config.to_yaml(cfg) + "```")
+        logger.text("config", dashboards.config_text(used))
+        logger.custom_scalars(dashboards.scalars_layout())
 
     started = connect(d.address)
     bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
@@ -390,11 +392,12 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
                 if crossed(before, step, cfg.log.every_steps):
                     now = time.perf_counter()
                     sps = (step - step_log) / max(now - t_log, 1e-9)
+                    sps_tag = dashboards.sps_tag(step_log, cfg)  # as train.py: warm-up apart
                     t_log, step_log = now, step
                     extra = agent.schedule_metrics(step) if eps[0] is None else {}
                     logger.scalars({**learner.take_metrics(),
                                     **{k: float(np.mean(v)) for k, v in act_sums.items()}, **extra,
-                                    "charts/SPS": sps, "distributed/weights_version": version,
+                                    sps_tag: sps, "distributed/weights_version": version,
                                     "distributed/actor_restarts": restarts_logged["n"]}, step)
                     act_sums = {}
                     bar.set_postfix(SPS=f"{sps:.0f}", ret=f"{np.mean(recent):.1f}" if recent else "-",
@@ -418,6 +421,7 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     save_checkpoint("latest" if interrupted else "final")
     if not interrupted:
         export_weights(agent, run_dir / "model.safetensors")
+        dashboards.write_final(logger, cfg, used, loop, step)
     logger.close()
     if eval_envs is not None:
         eval_envs.close()

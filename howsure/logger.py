@@ -2,6 +2,8 @@
 
 charts/episodic_return, charts/discounted_return, charts/episodic_length, charts/epsilon,
 charts/SPS, losses/td_loss, values/q_mean, eval/episodic_return. The step axis is agent steps.
+Beside scalars: text, the HParams plugin's session data, a custom-scalars layout and animated
+evaluation videos (howsure/dashboards.py decides what goes in them).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ class Logger:
         # purge_step drops events a crashed run wrote after its last checkpoint, so a resumed
         # run's curves continue without duplicated steps.
         self.writer = SummaryWriter(str(log_dir), purge_step=purge_step, flush_secs=10)
+        self.tags: set[str] = set()  # scalar tags written by this Logger (dashboards.scalars_layout)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
+        self.tags.add(tag)
         self.writer.add_scalar(tag, float(value), step)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
@@ -26,6 +30,43 @@ class Logger:
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
         self.writer.add_text(tag, text, step)
+
+    def custom_scalars(self, layout: dict) -> None:
+        """{category: {chart title: ["Multiline", [tag regex, ...]] or ["Margin", [value, lower, upper]]}}"""
+        self.writer.add_custom_scalars(layout)
+
+    def hparams(self, hparams: dict, metrics: dict[str, float], step: int) -> None:
+        """The HParams plugin's session start and end for this run, in its own event file (torch's
+        add_hparams would write them to a new subfolder), and each metric as a scalar at `step`.
+        Built with tensorboard's own hparams API; no experiment summary, so TensorBoard infers the
+        table from every run's keys."""
+        import time
+
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+        from tensorboard.plugins.hparams import summary_v2 as hp
+
+        writer = self.writer._get_file_writer()
+        writer.add_summary(hp.hparams_pb(hparams), step)
+        end = plugin_data_pb2.HParamsPluginData(session_end_info=plugin_data_pb2.SessionEndInfo(
+            status=api_pb2.STATUS_SUCCESS, end_time_secs=time.time()))
+        writer.add_summary(Summary(value=[Summary.Value(
+            tag=metadata.SESSION_END_INFO_TAG, metadata=metadata.create_summary_metadata(end),
+            tensor=metadata.NULL_TENSOR)]), step)
+        self.scalars(metrics, step)
+
+    def video(self, tag: str, frames, fps: float, step: int) -> None:
+        """frames (T, H, W, 3) uint8 as an animated GIF image summary, the summary add_video
+        writes, encoded with imageio (Pillow) instead of moviepy. GIF delays are whole
+        hundredths of a second, so the speed is the nearest one to `fps`."""
+        import imageio.v3 as iio
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        delay_ms = 10 * max(1, round(100.0 / fps))
+        data = iio.imwrite("<bytes>", frames, extension=".gif", duration=delay_ms, loop=0)
+        image = Summary.Image(height=int(frames.shape[1]), width=int(frames.shape[2]), colorspace=3,
+                              encoded_image_string=data)
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def close(self) -> None:
         self.writer.flush()

@@ -1,9 +1,18 @@
-"""Multi-seed learning curves: python -m howsure.plot SWEEP_DIR [--tag TAG ...] [--out PNG]
+"""Multi-seed learning curves: python -m howsure.plot SWEEP_DIR [--label NAME=DIR ...] [--tag TAG ...]
 
-Reads the TensorBoard event files of every run under SWEEP_DIR (howsure.logger.read_scalars),
+Reads the TensorBoard event files of every run under each sweep folder (howsure.logger.read_scalars),
 puts each run's curve on a common step grid, and draws the interquartile mean (IQM) across
 runs with a 95% percentile-bootstrap confidence band, the method of rliable (Agarwal et al.
-2021, arXiv:2108.13264). The `rliable` package itself is not used: its import fails with
+2021, arXiv:2108.13264).
+
+Runs become curves by what they ran: the runs of one sweep folder are grouped by env, agent and
+the rest of their config.yaml minus the seed (and minus settings that do not change learning:
+run_dir, log, checkpointing, device, torch_threads), one curve per group, named by the settings
+that differ. Runs of different envs go to separate rows of panels and are never averaged together
+(--pool, which averages every run of a folder into one curve, refuses a folder of several envs).
+Several sweeps share one figure with --label NAME=DIR (repeatable; a positional SWEEP_DIR is
+labelled by its folder name when more than one sweep is plotted). A curve of fewer than 3 points
+is drawn as markers with error bars. The `rliable` package itself is not used: its import fails with
 pandas 3 (its dependency `arch` calls pandas' removed deprecate_kwarg signature), so the IQM
 (25% cut at each end, as rliable's scipy.stats.trim_mean call) and the bootstrap over runs
 are computed here with numpy alone. Writes the PNG and a JSON of the plotted numbers beside it.
@@ -13,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +33,11 @@ from howsure.errors import UserError, cli_main
 from howsure.logger import read_scalars
 
 DEFAULT_TAGS = ("eval/episodic_return", "charts/episodic_return")
+# config.yaml keys that do not change what a run learns, left out when grouping runs into curves
+NOT_GROUPED = ("seed", "run_dir", "log.", "checkpoint_every_steps", "checkpoint_replay", "device",
+               "torch_threads")
+SPARSE_POINTS = 3  # curves with fewer points are drawn as markers: a line of one point is invisible
+NAME_CHARS = 80  # longest curve name in a legend
 
 
 def find_runs(root: str | Path) -> list[Path]:
@@ -98,25 +114,149 @@ def aggregate(runs: list[Path], tag: str, smooth_window: int = 0, reps: int = 20
             "ci_low": lo.tolist(), "ci_high": hi.tolist(), "per_run": values.tolist()}
 
 
-def draw(results: list[dict], out: Path, title: str) -> None:
+@dataclass(frozen=True)
+class RunInfo:
+    """A run folder and what it ran, from its config.yaml (None and () without one)."""
+
+    path: Path
+    env: str | None
+    agent: str | None
+    settings: tuple[tuple[str, str], ...]  # (dotted key, JSON value), sorted, NOT_GROUPED left out
+
+
+def read_run(path: Path) -> RunInfo:
+    from howsure.config import read_yaml
+    from howsure.dashboards import flatten
+
+    cfg_path = Path(path) / "config.yaml"
+    if not cfg_path.is_file():
+        return RunInfo(Path(path), None, None, ())
+    flat = flatten(read_yaml(cfg_path))
+    settings = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in flat.items()
+                            if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_GROUPED)))
+    env, agent = flat.get("env.id"), flat.get("agent.name")
+    return RunInfo(Path(path), None if env is None else str(env), None if agent is None else str(agent), settings)
+
+
+def group_runs(runs: list[RunInfo]) -> list[list[RunInfo]]:
+    """Runs with the same env, agent and settings, in order of their first run."""
+    groups: dict[tuple, list[RunInfo]] = {}
+    for run in runs:
+        groups.setdefault((run.env, run.agent, run.settings), []).append(run)
+    return list(groups.values())
+
+
+def group_names(groups: list[list[RunInfo]]) -> list[str]:
+    """Each group named by the settings whose values differ between the groups ('' for one group)."""
+    if len(groups) < 2:
+        return [""] * len(groups)
+    tables = [dict(g[0].settings) for g in groups]
+    known = [t for t in tables if t]  # runs without config.yaml are named as such, not compared
+    keys = sorted({k for t in known for k in t})
+    differ = [k for k in keys if len({t.get(k) for t in known}) > 1]
+    names = []
+    for t in tables:
+        if not t:
+            names.append("runs without config.yaml")
+            continue
+        name = ", ".join(f"{k}={t.get(k, '-')}" for k in differ).replace('"', "") or "runs with config.yaml"
+        names.append(name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 3] + "...")
+    return names
+
+
+def parse_sweeps(positional: list[str], labelled: list[str]) -> list[tuple[str, Path]]:
+    """[(label, folder)]: --label NAME=DIR items, and positional folders labelled by their name
+    when several sweeps are plotted ('' for a lone one)."""
+    sweeps: list[tuple[str, Path]] = []
+    for item in labelled:
+        label, sep, folder = item.partition("=")
+        if not sep or not label.strip() or not folder:
+            raise UserError(f"--label {item!r} is not NAME=DIR (for example --label double=runs/sweeps/ddqn)")
+        sweeps.append((label.strip(), Path(folder)))
+    several = len(positional) + len(labelled) > 1
+    sweeps = [(Path(p).resolve().name if several else "", Path(p)) for p in positional] + sweeps
+    if not sweeps:
+        raise UserError("pass a sweep folder (SWEEP_DIR) or one or more --label NAME=DIR")
+    labels = [label for label, _ in sweeps]
+    if several and len(set(labels)) < len(labels):
+        dup = next(label for label in labels if labels.count(label) > 1)
+        raise UserError(f"two sweeps are labelled {dup!r}; give each its own --label NAME=DIR")
+    return sweeps
+
+
+def curves_of(sweeps: list[tuple[str, Path]], pool: bool = False) -> list[dict]:
+    """One entry per curve: its label, env, agent and run folders. pool: one curve per sweep,
+    refused when the sweep's runs are of different envs."""
+    curves = []
+    for label, root in sweeps:
+        runs = [read_run(p) for p in find_runs(root)]
+        if pool:
+            envs = sorted({r.env for r in runs if r.env is not None})
+            if len(envs) > 1:
+                raise UserError(f"{str(root)!r} holds runs of {len(envs)} envs ({', '.join(envs)}); "
+                                "--pool averages a folder into one curve, which needs one env: "
+                                "drop --pool to get a curve per env and config")
+            groups = [runs]
+        else:
+            groups = group_runs(runs)
+        for group, name in zip(groups, [""] if pool else group_names(groups)):
+            agents, envs = {r.agent for r in group}, {r.env for r in group if r.env is not None}
+            curves.append({"label": ": ".join(p for p in (label, name) if p),
+                           "env": envs.pop() if len(envs) == 1 else None,
+                           "agent": agents.pop() if len(agents) == 1 else None,
+                           "run_dirs": [str(r.path) for r in group]})
+    return curves
+
+
+def make_figure(results: list[dict], title: str):
+    """Panels: a row per env, a column per tag; each curve in its own colour in every panel.
+    Returns the matplotlib figure (draw() saves it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
-    for ax, r in zip(axes[0], results):
-        x = np.asarray(r["step"])
-        for run in r["per_run"]:
-            ax.plot(x, run, color="tab:blue", alpha=0.2, linewidth=0.8)
-        ax.fill_between(x, r["ci_low"], r["ci_high"], color="tab:blue", alpha=0.25, label="95% bootstrap CI")
-        ax.plot(x, r["iqm"], color="tab:blue", linewidth=2, label=f"IQM of {r['runs']} runs")
-        ax.set_xlabel("agent steps")
-        ax.set_ylabel(r["tag"])
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
+    envs = list(dict.fromkeys(r.get("env") for r in results))
+    tags = list(dict.fromkeys(r["tag"] for r in results))
+    labels = list(dict.fromkeys(r.get("label", "") for r in results))
+    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(len(envs), len(tags), figsize=(5.5 * len(tags), 4 * len(envs)), squeeze=False)
+    for row, env in enumerate(envs):
+        for col, tag in enumerate(tags):
+            ax = axes[row][col]
+            for r in results:
+                if r.get("env") != env or r["tag"] != tag:
+                    continue
+                colour, name = colours[r.get("label", "")], r.get("label", "")
+                x, mid = np.asarray(r["step"]), np.asarray(r["iqm"])
+                lo, hi = np.asarray(r["ci_low"]), np.asarray(r["ci_high"])
+                legend = f"{name + ': ' if name else ''}IQM of {r['runs']} runs"
+                if len(x) < SPARSE_POINTS:
+                    for run in r["per_run"]:
+                        ax.plot(x, run, linestyle="none", marker=".", color=colour, alpha=0.3)
+                    ax.errorbar(x, mid, yerr=[mid - lo, hi - mid], fmt="o", color=colour, capsize=4,
+                                label=legend + ", 95% CI")
+                else:
+                    for run in r["per_run"]:
+                        ax.plot(x, run, color=colour, alpha=0.2, linewidth=0.8)
+                    ax.fill_between(x, lo, hi, color=colour, alpha=0.25)
+                    ax.plot(x, mid, color=colour, linewidth=2, label=legend + ", 95% CI band")
+            ax.set_xlabel("agent steps")
+            ax.set_ylabel(tag)
+            if len(envs) > 1 or env is not None:
+                ax.set_title(env or "runs without config.yaml", fontsize=9)
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(loc="best", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def draw(results: list[dict], out: Path, title: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = make_figure(results, title)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -125,9 +265,17 @@ def draw(results: list[dict], out: Path, title: str) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m howsure.plot", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sweep_dir", help="a folder of runs (train.py --seeds writes one)")
+    p.add_argument("sweep_dir", nargs="*", help="a folder of runs (train.py --seeds writes one); several "
+                   "are labelled by their folder names")
+    p.add_argument("--label", action="append", default=[], metavar="NAME=DIR",
+                   help="a sweep folder and the name its curves get in the legend (repeatable), e.g. "
+                   "--label dqn=runs/sweeps/a --label boot=runs/sweeps/b")
+    p.add_argument("--pool", action="store_true",
+                   help="average every run of a folder into one curve whatever its config (refused for "
+                   "runs of different envs); default: one curve per env, agent and config")
     p.add_argument("--tag", action="append", help=f"scalar tag to plot (repeatable); default {DEFAULT_TAGS}")
-    p.add_argument("--out", help="PNG path (default SWEEP_DIR/curves.png); a .json of the numbers goes beside it")
+    p.add_argument("--out", help="PNG path (default SWEEP_DIR/curves.png, or curves.png in the folder that "
+                   "holds all the sweeps); a .json of the numbers goes beside it")
     p.add_argument("--smooth", type=int, default=10,
                    help="trailing mean over this many points of charts/* tags before aggregating (eval/* is not smoothed)")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
@@ -138,18 +286,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    runs = find_runs(args.sweep_dir)
+    sweeps = parse_sweeps(args.sweep_dir, args.label)
+    curves = curves_of(sweeps, pool=args.pool)
     tags = args.tag or list(DEFAULT_TAGS)
-    results = [r for tag in tags
-               if (r := aggregate(runs, tag, 0 if tag.startswith("eval/") else args.smooth,
-                                  args.reps, args.seed)) is not None]
+    results = []
+    for curve in curves:
+        for tag in tags:
+            r = aggregate([Path(d) for d in curve["run_dirs"]], tag,
+                          0 if tag.startswith("eval/") else args.smooth, args.reps, args.seed)
+            if r is not None:
+                results.append({**r, "label": curve["label"], "env": curve["env"], "agent": curve["agent"],
+                                "run_dirs": curve["run_dirs"]})
+    where = ", ".join(repr(str(root)) for _, root in sweeps)
     if not results:
-        raise UserError(f"none of the runs under {args.sweep_dir!r} logged {', '.join(tags)}; pick one with --tag")
-    out = Path(args.out) if args.out else Path(args.sweep_dir) / "curves.png"
-    draw(results, out, f"{Path(args.sweep_dir).name}: IQM over runs, 95% bootstrap CI")
+        raise UserError(f"none of the runs under {where} logged {', '.join(tags)}; pick one with --tag")
+    if args.out:
+        out = Path(args.out)
+    elif len(sweeps) == 1:
+        out = sweeps[0][1] / "curves.png"
+    else:
+        out = Path(os.path.commonpath([str(root.resolve()) for _, root in sweeps])) / "curves.png"
+    if len(sweeps) == 1 and not sweeps[0][0]:
+        title = f"{sweeps[0][1].name}: IQM over runs, 95% bootstrap CI"
+    else:
+        title = f"{' vs '.join(label for label, _ in sweeps)}: IQM over runs, 95% bootstrap CI"
+    draw(results, out, title)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     for r in results:
-        print(f"{r['tag']}: {r['runs']} runs, final IQM {r['iqm'][-1]:.2f} "
+        name = f"{r['label']} | " if r["label"] else ""
+        print(f"{name}{r['tag']}: {r['runs']} runs, final IQM {r['iqm'][-1]:.2f} "
               f"[{r['ci_low'][-1]:.2f}, {r['ci_high'][-1]:.2f}] at step {r['step'][-1]:,.0f}")
     print(f"wrote {out} and {out.with_suffix('.json')}")
     return 0

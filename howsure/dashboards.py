@@ -1,0 +1,216 @@
+"""What a run adds to TensorBoard beside its scalars: the config it uses, HParams, a custom-scalars
+layout and evaluation videos. train.py and howsure/distributed.py call these; agents never do.
+
+- config_in_use(): the resolved config without the sections and keys the run does not read
+  (Atari-only env keys on other envs, encoders other than the chosen one, replay knobs of other
+  replay kinds, `distributed` when actors=0), so the config text shows what matters.
+- hparams_of() / write_final(): the HParams plugin's session data (config leaves that differ from
+  the dataclass defaults, plus seed, agent and env) and the metrics hparams/best_eval_return and
+  hparams/final_eval_return, written into the run's own event file at the end of training. No
+  experiment summary is written: TensorBoard then builds the HParams table from every run's keys,
+  so runs whose differing keys are not the same still line up.
+- scalars_layout(): the Custom Scalars dashboard (training and evaluation return in one chart,
+  evaluation return with its min-max margin, losses, Q values, epsilon, uncertainty/*).
+- eval_video(): the first evaluation episode as frames for Logger.video (eval.video_every_evals).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import yaml
+
+from howsure import config
+
+# EnvConfig keys read by the Atari family only (envs/atari.py, envs/ale_vector.py, envs/objects.py)
+ATARI_ENV_KEYS = ("backend", "env_threads", "sticky_action_prob", "full_action_space", "noop_max",
+                  "frame_skip", "screen_size", "frame_stack", "max_episode_frames", "flicker_prob",
+                  "detector", "detector_top_k", "detector_min_score")
+# ReplayConfig keys each replay kind reads besides `kind` and `capacity_steps` (replay/*.py
+# from_config); a kind not listed here keeps every key
+PRIORITY_KEYS = ("priority_alpha", "priority_beta_start", "beta_anneal_steps", "priority_eps")
+REPLAY_KEYS = {
+    "uniform": ("n_step", "prioritized", *PRIORITY_KEYS),
+    "atari": ("n_step", "prioritized", *PRIORITY_KEYS, "compress"),
+    "sequence": ("sequence_length_steps", "burn_in_steps", "sequence_stride_steps", "stored_state"),
+}
+# where a run is written and whether a progress bar shows: not hyperparameters
+NOT_HPARAMS = ("run_dir", "log.quiet")
+METRIC_BEST, METRIC_FINAL = "hparams/best_eval_return", "hparams/final_eval_return"
+SPS_TAG, SPS_WARMUP_TAG = "charts/SPS", "charts/SPS_warmup"
+VIDEO_TAG = "eval/video"
+VIDEO_MAX_WIDTH = 160  # pixels: screens wider than this are subsampled by a whole stride
+VIDEO_MAX_FRAMES = 450  # frames kept of the episode (30 s of Atari at 15 fps), to keep event files small
+
+
+def config_in_use(cfg: config.Config, agent: Any = None, spec: Any = None) -> dict:
+    """to_dict(cfg) without what this run never reads. agent: tells whether replay and an encoder
+    are used (agents without replay, agents without torch modules); spec: resolves encoder.name=auto."""
+    out = config.to_dict(cfg)
+    env = out["env"]
+    if not cfg.env.id.startswith("ALE/"):
+        for key in ATARI_ENV_KEYS:
+            env.pop(key, None)
+    else:
+        if cfg.env.backend != "ale_vector":
+            env.pop("env_threads", None)
+        if not cfg.env.detector:
+            env.pop("detector_top_k", None)
+            env.pop("detector_min_score", None)
+    uses_encoder = agent is None or bool(agent.modules())  # tabular agents hold no network
+    if not uses_encoder:
+        out.pop("encoder")
+    else:
+        name = cfg.encoder.name
+        if name == "auto" and spec is not None:
+            from encoders import resolve_name
+
+            name = resolve_name(name, spec)
+        if name != "auto":
+            out["encoder"] = {"name": cfg.encoder.name, name: out["encoder"][name]}
+    if agent is not None and not agent.uses_replay:
+        for key in ("replay", "checkpoint_replay", "learner_thread"):  # the Learner serves replay only
+            out.pop(key)
+    elif cfg.replay.kind in REPLAY_KEYS:
+        keep = ("kind", "capacity_steps", *REPLAY_KEYS[cfg.replay.kind])
+        if not cfg.replay.prioritized:
+            keep = tuple(k for k in keep if k not in PRIORITY_KEYS)
+        out["replay"] = {k: v for k, v in out["replay"].items() if k in keep}
+    if cfg.eval.every_steps <= 0:
+        out["eval"] = {"every_steps": cfg.eval.every_steps}
+    if cfg.distributed.actors <= 0:
+        out.pop("distributed")
+    return out
+
+
+def config_text(used: dict) -> str:
+    """The markdown code block TensorBoard's Text dashboard shows."""
+    return "```\n" + yaml.safe_dump(used, sort_keys=False) + "```"
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'agent': {'lr': 1e-3}} -> {'agent.lr': 1e-3}; an empty mapping has no leaves."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _hparam_value(value: Any) -> bool | int | float | str:
+    """HParams holds bool, number or string: lists and null become their YAML spelling."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def hparams_of(cfg: config.Config, used: dict) -> dict[str, bool | int | float | str]:
+    """seed, agent and env, then every used config leaf whose value differs from the default of
+    its dataclass (the defaults of the same agent)."""
+    defaults = flatten(config.to_dict(config.from_dict({"agent": {"name": cfg.agent.name}})))
+    out: dict[str, bool | int | float | str] = {"seed": cfg.seed, "agent": cfg.agent.name, "env": cfg.env.id}
+    for key, value in flatten(used).items():
+        if key in NOT_HPARAMS or key in ("seed", "agent.name", "env.id"):
+            continue
+        if key not in defaults or defaults[key] != value:
+            out[key] = _hparam_value(value)
+    return out
+
+
+def final_metrics(loop: dict) -> dict[str, float]:
+    """Best and last evaluated mean return; empty when the run never evaluated."""
+    metrics = {}
+    if loop.get("best_eval") is not None:
+        metrics[METRIC_BEST] = float(loop["best_eval"])
+    if loop.get("evals"):
+        metrics[METRIC_FINAL] = float(loop["evals"][-1][1])
+    return metrics
+
+
+def sps_tag(interval_start: int, cfg: config.Config) -> str:
+    """charts/SPS_warmup for a log interval that starts before learning does (acting only, no
+    updates, so its speed is not the training speed), charts/SPS afterwards."""
+    starts = getattr(cfg.agent, "learning_starts_steps", 0)
+    return SPS_WARMUP_TAG if interval_start < starts else SPS_TAG
+
+
+def scalars_layout(tags: set[str] | tuple = ()) -> dict:
+    """SummaryWriter.add_custom_scalars layout. Multiline charts take regular expressions, Margin
+    charts (value, lower, upper) exact tags. `tags`: the tags logged so far; the uncertainty
+    category appears once the agent logged uncertainty/* (bayes_dqn, boot_dqn)."""
+    layout = {
+        "returns": {
+            "episodic return: training and evaluation":
+                ["Multiline", [r"^charts/episodic_return$", r"^eval/episodic_return$"]],
+            "evaluation return, min to max":
+                ["Margin", ["eval/episodic_return", "eval/episodic_return_min", "eval/episodic_return_max"]],
+            "discounted return: training and evaluation":
+                ["Multiline", [r"^charts/discounted_return$", r"^eval/discounted_return$"]],
+        },
+        "learning": {
+            "losses": ["Multiline", [r"^losses/"]],
+            "Q values": ["Multiline", [r"^values/"]],
+            "epsilon": ["Multiline", [r"^charts/epsilon$", r"^distributed/epsilon_actor_"]],
+            "steps per second": ["Multiline", [r"^charts/SPS"]],
+        },
+    }
+    uncertain = sorted(t for t in tags if t.startswith("uncertainty/"))
+    if uncertain:
+        charts = {}
+        if any(t.count("/") == 1 for t in uncertain):
+            charts["uncertainty"] = ["Multiline", [r"^uncertainty/[^/]+$"]]
+        for folder in sorted({t.split("/")[1] for t in uncertain if t.count("/") >= 2}):
+            charts[f"uncertainty/{folder}"] = ["Multiline", [f"^uncertainty/{folder}/"]]
+        layout["uncertainty"] = charts
+    return layout
+
+
+def write_final(logger, cfg: config.Config, used: dict, loop: dict, step: int) -> None:
+    """At the end of training: HParams with the run's final metrics, and the custom-scalars layout
+    again with every tag the run logged (the last layout in a run is the one TensorBoard shows)."""
+    logger.hparams(hparams_of(cfg, used), final_metrics(loop), step)
+    logger.custom_scalars(scalars_layout(logger.tags))
+
+
+def video_due(cfg: config.Config, evaluations: int) -> bool:
+    """True for evaluations 1, 1 + k, 1 + 2k, ... with k = eval.video_every_evals (0: never)."""
+    every = cfg.eval.video_every_evals
+    return every > 0 and evaluations > 0 and (evaluations - 1) % every == 0
+
+
+def eval_video(agent, cfg: config.Config, seed: int, step: int) -> tuple[np.ndarray, float]:
+    """The first evaluation episode replayed on one rendering env with the same seed (the
+    evaluation envs themselves do not render): (frames T x H x W x 3, fps of the game's real speed).
+    Frames are annotated as evaluate.py --video does, subsampled to VIDEO_MAX_WIDTH and capped at
+    VIDEO_MAX_FRAMES. Every random generator is restored afterwards, so a run trains the same with
+    videos on or off."""
+    from evaluate import evaluate_agent, frame_annotator, make_eval_envs, video_fps
+    from howsure import seeding
+
+    # rgb_array needs no window; SDL's default driver probes for a display and prints
+    # "error: XDG_RUNTIME_DIR is invalid" on machines without one
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    rng_before, agent_rng_before = seeding.rng_state(), agent.rng.bit_generator.state
+
+    frames: list[np.ndarray] = []
+    annotate = frame_annotator(agent)
+
+    def keep(episode: int, frame: np.ndarray) -> None:
+        if len(frames) < VIDEO_MAX_FRAMES:
+            stride = -(-frame.shape[1] // VIDEO_MAX_WIDTH)  # ceiling division
+            frames.append(np.ascontiguousarray(annotate(frame)[::stride, ::stride]))
+
+    video_env = make_eval_envs(cfg, num_envs=1, render_mode="rgb_array")
+    try:
+        with agent.evaluating():
+            evaluate_agent(agent, video_env, 1, cfg.eval.epsilon, seed=seed, step=step,
+                           gamma=cfg.agent.gamma, on_frame=keep)
+    finally:
+        video_env.close()
+        seeding.set_rng_state(rng_before)
+        agent.rng.bit_generator.state = agent_rng_before
+    return np.stack(frames), video_fps(cfg)
