@@ -19,6 +19,20 @@ def linear_schedule(start: float, end: float, duration_steps: int, step: int) ->
     return start + max(step, 0) / duration_steps * (end - start)
 
 
+def epsilon_greedy(rng: np.random.Generator, n_actions: int, eps: float, greedy, obs: np.ndarray,
+                   always_greedy: bool = False) -> np.ndarray:
+    """Each env explores with probability eps; greedy(obs) is skipped when every env explores,
+    unless always_greedy (a recurrent state must see every observation)."""
+    n = len(obs)
+    explore = rng.random(n) < eps
+    if explore.all() and not always_greedy:
+        return rng.integers(0, n_actions, size=n)
+    actions = greedy(obs)
+    if explore.any():
+        actions[explore] = rng.integers(0, n_actions, size=int(explore.sum()))
+    return actions
+
+
 class Agent:
     """Base class. Subclasses set `Config` (a frozen dataclass) and implement act/update."""
 

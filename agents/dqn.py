@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.base import Agent, linear_schedule
+from agents.base import Agent, epsilon_greedy, linear_schedule
 from agents.heads import QHead, QNetwork
 from agents.recurrent import RecurrentMemory, is_recurrent, unroll
 from encoders import make_encoder
@@ -125,14 +125,8 @@ class DQNAgent(Agent):
 
     def act(self, obs: np.ndarray, step: int, epsilon: float | None = None) -> np.ndarray:
         eps = self.epsilon(step) if epsilon is None else epsilon
-        n = len(obs)
-        explore = self.rng.random(n) < eps
-        if explore.all() and self.memory is None:  # a recurrent state must see every observation
-            return self.rng.integers(0, self.spec.n_actions, size=n)
-        actions = self.greedy(obs)
-        if explore.any():
-            actions[explore] = self.rng.integers(0, self.spec.n_actions, size=int(explore.sum()))
-        return actions
+        return epsilon_greedy(self.rng, self.spec.n_actions, eps, self.greedy, obs,
+                              always_greedy=self.memory is not None)
 
     def begin_episode(self, env_indices: np.ndarray) -> None:
         if self.memory is not None:

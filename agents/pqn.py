@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import Agent, linear_schedule
+from agents.base import Agent, epsilon_greedy, linear_schedule
 from agents.heads import QHead, QNetwork
 from encoders import make_encoder
 from howsure.errors import UserError
@@ -106,14 +106,7 @@ class PQNAgent(Agent):
 
     def act(self, obs: np.ndarray, step: int, epsilon: float | None = None) -> np.ndarray:
         eps = self.epsilon(step) if epsilon is None else epsilon
-        n = len(obs)
-        explore = self.rng.random(n) < eps
-        if explore.all():
-            return self.rng.integers(0, self.spec.n_actions, size=n)
-        actions = self.greedy(obs)
-        if explore.any():
-            actions[explore] = self.rng.integers(0, self.spec.n_actions, size=int(explore.sum()))
-        return actions
+        return epsilon_greedy(self.rng, self.spec.n_actions, eps, self.greedy, obs)
 
     # -- learning -------------------------------------------------------------------------
     def updates_due(self, step: int) -> int:

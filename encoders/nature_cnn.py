@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from encoders.image import image_batch, image_layout
+
 
 @dataclass(frozen=True)
 class NatureCNNConfig:
@@ -19,9 +21,7 @@ class NatureCNNEncoder(nn.Module):
         super().__init__()
         shape = spec.obs_shape
         # Channels first (C, H, W) as the frame stack gives; (H, W, C) images are permuted.
-        self.channels_last = len(shape) == 3 and shape[-1] <= 4 < shape[0]
-        c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else (
-            (shape[0], shape[1], shape[2]) if len(shape) == 3 else (1, shape[0], shape[1]))
+        self.channels_last, c, h, w = image_layout(shape)
         self.scale = 255.0 if np.dtype(spec.obs_dtype) == np.uint8 else 1.0
         self.convs = nn.Sequential(
             nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(),
@@ -35,9 +35,4 @@ class NatureCNNEncoder(nn.Module):
         self.out_features = cfg.features
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.float()
-        if self.channels_last:
-            x = x.permute(0, 3, 1, 2)
-        elif x.dim() == 3:
-            x = x.unsqueeze(1)
-        return self.fc(self.convs(x / self.scale))
+        return self.fc(self.convs(image_batch(obs, self.channels_last) / self.scale))

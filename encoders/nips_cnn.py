@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from encoders.image import image_batch, image_layout
 from howsure.errors import UserError
 
 
@@ -22,16 +23,6 @@ from howsure.errors import UserError
 class NipsCNNConfig:
     features: int = 256  # units of the dense layer after the convolutions
     layer_norm: bool = False  # LayerNorm after every layer (PQN)
-
-
-def image_layout(shape: tuple[int, ...]) -> tuple[bool, int, int, int]:
-    """(channels_last, C, H, W) of an image observation: (C, H, W), (H, W, C) or (H, W)."""
-    channels_last = len(shape) == 3 and shape[-1] <= 4 < shape[0]
-    if channels_last:
-        return True, shape[2], shape[0], shape[1]
-    if len(shape) == 3:
-        return False, shape[0], shape[1], shape[2]
-    return False, 1, shape[0], shape[1]
 
 
 class NipsCNNEncoder(nn.Module):
@@ -55,9 +46,4 @@ class NipsCNNEncoder(nn.Module):
         self.out_features = cfg.features
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.float()
-        if self.channels_last:
-            x = x.permute(0, 3, 1, 2)
-        elif x.dim() == 3:
-            x = x.unsqueeze(1)
-        return self.net(x * (1.0 / self.scale))
+        return self.net(image_batch(obs, self.channels_last) / self.scale)
