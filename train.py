@@ -1,312 +1,21 @@
 """Train an agent: python train.py --config configs/dqn_cartpole.yaml [key=value ...]
 
-The whole loop is in train(): act -> step -> store -> learn -> log -> evaluate/checkpoint.
+The command line around howsure/training.py, where the loop is.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import signal
 import sys
-import time
-from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
 import envs
-from agents import make_agent
-from evaluate import evaluate_agent, make_eval_envs
-from howsure import checkpoint, config, dashboards, export, rundir, seeding
-from howsure.episodes import EpisodeTracker
+from howsure import config, rundir
 from howsure.errors import UserError, cli_main
-from howsure.learner import Learner
-from howsure.logger import Logger
-from howsure.runtime import configure_torch, describe_switches, resolve_auto
-from replay import Batch, make_replay
-
-
-def crossed(before: int, now: int, every: int) -> bool:
-    """True when a multiple of `every` lies in (before, now]."""
-    return every > 0 and now // every > before // every
-
-
-class StopFlag:
-    """Ctrl-C / SIGTERM ask the loop to stop at the next step boundary and checkpoint."""
-
-    def __init__(self):
-        self.raised = False
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.raised:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self.raised = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-def train(cfg: config.Config, run_dir: Path, resume: dict | None = None) -> dict:
-    cfg, _ = resolve_auto(cfg)  # a no-op where main() already resolved them
-    configure_torch(cfg)
-    seeding.seed_everything(cfg.seed)
-    stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs, workers=cfg.env.env_workers))
-    spec = envs.spec_of(cfg.env.id, stepper.envs)
-    agent = make_agent(cfg, spec)
-    gamma = cfg.agent.gamma
-    buffer = make_replay(cfg.replay, spec, gamma, seed=cfg.seed) if agent.uses_replay else None
-    if buffer is not None and agent.needs_sequences != buffer.sequences:
-        raise UserError(f"encoder {cfg.encoder.name!r} with replay.kind={cfg.replay.kind!r}: a recurrent encoder "
-                        "learns from sequences and only it does; use replay.kind=sequence exactly when encoder.name=lstm")
-    eval_envs = make_eval_envs(cfg) if cfg.eval.every_steps > 0 else None
-
-    step, loop = 0, {"episodes": 0, "best_eval": None, "stopped_at_return": None, "wall_seconds": 0.0}
-    if resume is not None:
-        agent.load_state_dict(resume["agent"])
-        seeding.set_rng_state(resume["rng"])
-        step, loop = int(resume["step"]), dict(resume["loop"])
-        if buffer is not None and (run_dir / "replay").is_dir():
-            buffer.load(run_dir / "replay")
-    # The run is accepted: a refused start (above) leaves the previous config.yaml as it was.
-    rundir.write_text_atomic(run_dir / "config.yaml", config.to_yaml(cfg))
-
-    # Events at the checkpoint's step were written before it was saved; anything later is dropped.
-    logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
-    used = dashboards.config_in_use(cfg, agent, spec)  # the config without sections this run never reads
-    if resume is None:
-        logger.text("config", dashboards.config_text(used))
-        logger.custom_scalars(dashboards.scalars_layout())
-        logger.text("switches", describe_switches(cfg))  # what the speed switches (auto ones too) came to
-    n = cfg.env.num_envs
-    tracker = EpisodeTracker(n, gamma)
-    obs = stepper.reset(seed=cfg.seed + step)  # a resumed run starts fresh episodes
-    agent.begin_episode(np.arange(n))
-    recent: list[float] = []
-    learner = None if buffer is None else Learner(
-        agent, buffer, cfg.agent.batch_size, threaded=cfg.learner_thread,
-        max_lag=getattr(cfg.agent, "updates_per_train", 1))
-    on_policy: list[dict[str, float]] = []  # update metrics of agents without replay, since the last log
-    # learn between send() and recv() where the envs step on their own (worker processes, C++ threads)
-    overlap = learner is not None and (cfg.env.env_workers or stepper.steps_in_background)
-
-    def update_means() -> dict[str, float]:
-        if learner is not None:
-            return learner.take_metrics()
-        keys = {k for m in on_policy for k in m}
-        means = {k: float(np.mean([m[k] for m in on_policy if k in m])) for k in keys}
-        on_policy.clear()
-        return means
-    t_log, step_log, t_start = time.perf_counter(), step, time.perf_counter()
-    wall_before = loop["wall_seconds"]
-    limit_s = None if cfg.time_limit_minutes is None else cfg.time_limit_minutes * 60.0
-
-    def save_checkpoint(*names: str, with_replay: bool = True) -> None:
-        if learner is not None:
-            learner.drain()
-        loop["wall_seconds"] = wall_before + time.perf_counter() - t_start
-        if with_replay and buffer is not None and cfg.checkpoint_replay:
-            buffer.save(run_dir / "replay")
-        payload = {
-            "meta": {"agent": cfg.agent.name, **spec.meta(), "step": step},
-            "config_yaml": config.to_yaml(cfg), "agent": agent.state_dict(),
-            "rng": seeding.rng_state(), "step": step, "loop": loop,
-        }
-        for name in names:
-            checkpoint.save(run_dir / "checkpoints" / f"{name}.pt", payload)
-
-    bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
-               dynamic_ncols=True, mininterval=1.0, file=sys.stdout)
-    interrupted = False
-    with StopFlag() as stop:
-        while step < cfg.total_steps:
-            # act -> step
-            actions = agent.act(obs, step)
-            stepper.send(actions)
-            before, step = step, step + n
-            # env workers: learn while they step (the batch lacks only this newest transition)
-            if overlap:
-                learner.learn(agent.updates_due(step))
-            elif learner is None and (work := agent.learn_while_stepping()):
-                on_policy.append(work)
-            st = stepper.recv()
-            # store (learner-side reward clipping and life loss; the logged score stays raw)
-            rewards, terminated = agent.learner_transition(st.rewards, st.terminated, st.lives_lost)
-            if learner is not None:
-                state = agent.replay_state()  # recurrent agents: the state each env acted from (R2D2)
-                learner.add(obs, actions, rewards, st.next_obs, terminated, st.dones,
-                            **({} if state is None else {"states": state}))
-            for ep in tracker.step(st.rewards, st.dones):
-                loop["episodes"] += 1
-                recent = (recent + [ep.episodic_return])[-20:]
-                logger.scalars({"charts/episodic_return": ep.episodic_return,
-                                "charts/discounted_return": ep.discounted_return,
-                                "charts/episodic_length": ep.length}, step)
-            if st.dones.any():
-                agent.begin_episode(np.flatnonzero(st.dones))
-            # learn (from replay through the Learner, inline or on its thread; on-policy agents here)
-            if learner is not None:
-                if not overlap:
-                    learner.learn(agent.updates_due(step))
-            else:
-                for _ in range(agent.updates_due(step)):
-                    metrics = agent.update(Batch.from_numpy(obs, actions, rewards, st.next_obs,
-                                                            terminated, gamma, ends=st.dones))
-                    if metrics:
-                        on_policy.append(metrics)
-            obs = st.obs
-            # log
-            if crossed(before, step, cfg.log.every_steps):
-                now = time.perf_counter()
-                sps = (step - step_log) / max(now - t_log, 1e-9)
-                sps_tag = dashboards.sps_tag(step_log, cfg)  # an interval with warm-up: charts/SPS_warmup
-                t_log, step_log = now, step
-                logger.scalars({**update_means(), **agent.act_metrics(),
-                                **agent.schedule_metrics(step), sps_tag: sps}, step)
-                bar.set_postfix(SPS=f"{sps:.0f}",
-                                ret=f"{np.mean(recent):.1f}" if recent else "-", refresh=False)
-            bar.update(n)
-            # the wall-clock cap ends training before anything else starts (the final checkpoint follows)
-            if limit_s is not None and wall_before + time.perf_counter() - t_start >= limit_s:
-                loop["time_limit_step"] = step
-                break
-            # evaluate / checkpoint
-            if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
-                if learner is not None:
-                    learner.drain()
-                best_before = loop["best_eval"]
-                reached = evaluate_and_log(agent, eval_envs, cfg, step, logger, loop,
-                                           wall=wall_before + time.perf_counter() - t_start)
-                if loop["best_eval"] != best_before:  # the agent to watch: its best evaluation so far
-                    save_checkpoint("best", with_replay=False)
-                if reached:
-                    break
-            if crossed(before, step, cfg.checkpoint_every_steps):
-                save_checkpoint("latest")
-            if stop.raised:
-                interrupted = True
-                break
-    bar.close()
-    if learner is not None:
-        learner.close()
-    save_checkpoint(*(("latest",) if interrupted else ("latest", "final")))
-    if not interrupted:
-        export_weights(agent, run_dir / "model.safetensors", {"agent": cfg.agent.name, **spec.meta(), "step": step})
-        dashboards.write_final(logger, cfg, used, loop, step)  # HParams and the full custom-scalars layout
-    logger.close()
-    stepper.close()
-    if eval_envs is not None:
-        eval_envs.close()
-    return write_summary(run_dir, step, loop, interrupted, recent)
-
-
-def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Logger, loop: dict,
-                     wall: float = 0.0) -> bool:
-    """Periodic evaluation during training: logs eval/*, returns True once eval.stop_return is reached."""
-    seed = cfg.seed + 1_000_003 + step
-    with agent.evaluating():  # a recurrent agent's training-env state is kept apart
-        episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
-                                  seed=seed, step=step, gamma=cfg.agent.gamma)
-    returns = [e.episodic_return for e in episodes]
-    mean = float(np.mean(returns))
-    logger.scalars({"eval/episodic_return": mean, "eval/episodic_return_std": float(np.std(returns)),
-                    "eval/episodic_return_min": float(np.min(returns)),
-                    "eval/episodic_return_max": float(np.max(returns)),
-                    "eval/discounted_return": float(np.mean([e.discounted_return for e in episodes]))}, step)
-    loop["best_eval"] = mean if loop["best_eval"] is None else max(loop["best_eval"], mean)
-    loop.setdefault("evals", []).append([step, mean, round(wall, 1)])  # wall: seconds of training before it
-    if dashboards.video_due(cfg, len(loop["evals"])):  # the first episode, replayed on a rendering env
-        frames, fps = dashboards.eval_video(agent, cfg, seed=seed, step=step)
-        logger.video(dashboards.VIDEO_TAG, frames, fps, step)
-    tqdm.write(f"step {step:>9,}  eval return {mean:8.2f} over {len(episodes)} episodes", file=sys.stdout)
-    if cfg.eval.stop_return is not None and mean >= cfg.eval.stop_return:
-        loop["stopped_at_return"] = step
-        return True
-    return False
-
-
-def write_summary(run_dir: Path, step: int, loop: dict, interrupted: bool, recent: list[float], **extra) -> dict:
-    summary = {"run_dir": str(run_dir), "step": step, "episodes": loop["episodes"],
-               "wall_seconds": round(loop["wall_seconds"], 2), "best_eval_return": loop["best_eval"],
-               "stopped_at_return_step": loop["stopped_at_return"], "interrupted": interrupted,
-               "stopped_at_time_limit_step": loop.get("time_limit_step"),
-               "recent_return": float(np.mean(recent)) if recent else None, **extra}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
-def export_weights(agent, path: Path, meta: dict | None = None) -> None:
-    """Weights alone, in safetensors, for use outside howsure (howsure/export.py's format)."""
-    if export.weights_of(agent):
-        export.write_weights(agent, path, meta)
-
-
-def default_run_dir(cfg: config.Config) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.env.id.replace('/', '-')}__{cfg.agent.name}__s{cfg.seed}__{stamp}"
-
-
-def prepare_run_dir(cfg: config.Config, overwrite: bool) -> tuple[config.Config, Path]:
-    """The new run's directory, empty and locked by this process (howsure/rundir.py).
-
-    An existing one is replaced only with --overwrite, only when it is a howsure run directory and
-    only when no other process holds it; every refusal leaves its files as they were.
-    """
-    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-    exists = (f"run directory {str(run_dir)!r} already exists; pass --overwrite to "
-              f"replace it, --resume {run_dir} to continue it, or another run_dir=")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"run_dir {str(run_dir)!r} is a file, not a folder; pass another run_dir=")
-    if run_dir.is_dir() and rundir.entries(run_dir):
-        if not rundir.is_run_dir(run_dir):
-            if overwrite:
-                raise UserError(f"--overwrite deletes only howsure run directories and {str(run_dir)!r} is not "
-                                f"one (no {rundir.LOCK_FILE}, no config.yaml beside checkpoints/); nothing was "
-                                "deleted: pass another run_dir=")
-            raise UserError(f"{str(run_dir)!r} already exists and is not a howsure run directory; "
-                            "pass another run_dir=")
-        if not overwrite:
-            rundir.check_free(run_dir)  # a run in progress is named by its PID
-            raise UserError(exists)
-        rundir.lock(run_dir)
-        rundir.clear(run_dir)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        rundir.lock(run_dir)
-        if rundir.entries(run_dir):  # another process started a run here between the look and the lock
-            rundir.release(run_dir)
-            raise UserError(exists)
-    return dataclasses.replace(cfg, run_dir=str(run_dir)), run_dir
-
-
-def load_resume(run_dir: Path, overrides: list[str]) -> tuple[config.Config, dict]:
-    """The saved config with `overrides`, and the latest checkpoint; the run directory is locked and
-    swept of temp files first. config.yaml is rewritten by train() only once the run is accepted."""
-    if not run_dir.is_dir():
-        raise UserError(f"--resume {str(run_dir)!r}: no such run directory")
-    if rundir.is_run_dir(run_dir) or (run_dir / "checkpoints" / "latest.pt").is_file():
-        rundir.lock(run_dir)  # elsewhere checkpoint.load below names what is missing, creating nothing
-        rundir.remove_temp_files(run_dir)
-    try:
-        state = checkpoint.load(run_dir / "checkpoints" / "latest.pt")
-        saved = config.from_yaml(state["config_yaml"])  # the device is checked after the overrides
-        raw = config.merge(config.to_dict(saved), config.parse_overrides(overrides))
-        cfg = config.from_dict(raw)
-        checkpoint.check_matches(state["meta"], agent=cfg.agent.name, env_id=cfg.env.id,
-                                 source=str(run_dir / "checkpoints" / "latest.pt"))
-    except BaseException:
-        rundir.release(run_dir)  # a refused resume holds nothing (matters when main() runs in-process)
-        raise
-    return dataclasses.replace(cfg, run_dir=str(run_dir)), state
+from howsure.runtime import resolve_auto
+# the library parts, importable from here as before
+from howsure.training import (StopFlag, crossed, default_run_dir, evaluate_and_log,  # noqa: F401
+                              export_weights, load_resume, prepare_run_dir, train, write_summary)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -343,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(cfg.run_dir)
     else:
         cfg = config.load(args.config, overrides)
+        envs.register_third_party(cfg.env.register)
         envs.check_id(cfg.env.id)
         cfg, run_dir = prepare_run_dir(cfg, args.overwrite)
         resume = None
+    replace = bool(args.overwrite and not args.resume and rundir.entries(run_dir))
     cfg, switches = resolve_auto(cfg)
     if switches:
         print(f"auto switches on this CPU: {', '.join(f'{k}={v}' for k, v in switches.items())}")
@@ -353,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.distributed.actors > 0:  # Ray is imported only on this path
         from howsure.distributed import train_distributed as runner
     try:
-        summary = runner(cfg, run_dir, resume)  # writes config.yaml once its checks pass
+        summary = runner(cfg, run_dir, resume, replace=replace)  # writes config.yaml once its checks pass
     finally:
         rundir.release(run_dir)
     if summary["interrupted"]:

@@ -110,6 +110,11 @@ class Agent:
         """Draw agent state (uncertainty, detections) on a video frame of env 0; default: as is."""
         return frame
 
+    def q_spread(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Mean and std of Q over the agent's posterior (draws, heads) for a batch of observations,
+        each (N, actions); None for agents without an epistemic spread. Leaves acting state alone."""
+        return None
+
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "trained_through": self._trained_through}

@@ -10,7 +10,7 @@ dropout draws reveal instead of with epsilon.
 - evaluation acts on the mean Q over n_draws draws, or with dropout off (eval_dropout=false);
 - optional randomized prior function (arXiv:1806.03335), see agents/bayes_network.py;
 - n_masks > 0: draws pick one of n_masks masks fixed at init (Masksembles, arXiv:2012.08334), a
-  coarse implicit ensemble; with fresh masks no draw changed the greedy action on deep_sea;
+  coarse implicit ensemble whose members keep their disagreement (docs/exploration.md);
 - the TD target uses the same dropout noise as the online pass (target_dropout=shared), so each
   mask is trained as one consistent member of an implicit ensemble; double-DQN is a switch.
 TD target and loss are agents.dqn's pure functions.
@@ -174,6 +174,13 @@ class BayesDQNAgent(DQNAgent):
         acc[1] += n
         self._std_scale = max(self._std_scale, float(std.max()))
         return actions
+
+    def q_spread(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.memory is not None:  # a recurrent encoder's state belongs to the episode being played
+            return None
+        with torch.no_grad():
+            draws = self.q.draws(self.q.features(torch.as_tensor(obs, device=self.device)), self.cfg.n_draws)
+        return draws.mean(0).cpu().numpy(), draws.std(0, unbiased=False).cpu().numpy()
 
     def last_epistemic_std(self) -> np.ndarray:
         """Per row of the last act(): std over dropout draws of the chosen action's Q."""

@@ -184,6 +184,11 @@ class BootDQNAgent(DQNAgent):
             actions[explore] = self.rng.integers(0, self.spec.n_actions, size=int(explore.sum()))
         return actions
 
+    def q_spread(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        with torch.no_grad():
+            q = self.q(torch.as_tensor(obs, device=self.device))  # (n, K, A)
+        return q.mean(dim=1).cpu().numpy(), q.std(dim=1, unbiased=False).cpu().numpy()
+
     def act_metrics(self) -> dict[str, float]:
         """Disagreement between heads on the chosen action's value, averaged over acting steps."""
         if self._std_count == 0:

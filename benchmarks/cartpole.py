@@ -36,7 +36,7 @@ def run_howsure(seed: int, max_steps: int, eval_every: int, episodes: int, confi
 
     torch.set_num_threads(1)
     from howsure import config as cfgmod
-    from train import prepare_run_dir, train
+    from howsure.training import prepare_run_dir, train
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = cfgmod.load(config, [f"seed={seed}", f"total_steps={max_steps}", f"eval.every_steps={eval_every}",

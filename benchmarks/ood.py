@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402
-from evaluate import load_run  # noqa: E402
+from howsure.evaluation import load_run  # noqa: E402
 from howsure import seeding  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402
 

@@ -48,7 +48,7 @@ def overrides(steps: int, extra: list[str]) -> list[str]:
 def howsure_sps(steps: int, extra: list[str]) -> float:
     from howsure import config
     from howsure.logger import read_scalars
-    from train import prepare_run_dir, train
+    from howsure.training import prepare_run_dir, train
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config.load(ROOT / "configs" / "dqn_pong.yaml", overrides(steps, [f"run_dir={tmp}/run", *extra]))

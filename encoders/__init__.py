@@ -1,7 +1,8 @@
 """Encoders map observations to feature vectors; heads (in agents/) map features to values.
 
 Each encoder registers a config dataclass and a module class; every encoder composes with every
-deep agent. `encoder.name=auto` picks by observation: images -> nature_cnn, anything else -> mlp.
+deep agent. `encoder.name=auto` picks by observation: images -> nature_cnn, images smaller than
+36x36 -> grid_cnn, anything else -> mlp.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from dataclasses import dataclass
 from torch import nn
 
 from encoders.detection.encoder import DetectionConfig, DetectionEncoder
+from encoders.grid_cnn import NATURE_MIN_SIZE, GridCNNConfig, GridCNNEncoder
+from encoders.image import image_layout
 from encoders.lstm import LSTMConfig, LSTMEncoder
 from encoders.mlp import MLPConfig, MLPEncoder
 from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
 from encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
-from howsure.registry import Registry
+from howsure.registry import Registry, component_section
 
 
 @dataclass(frozen=True)
@@ -28,13 +31,12 @@ ENCODERS: Registry[EncoderEntry] = Registry("encoder")
 ENCODERS.register("mlp")(EncoderEntry(MLPConfig, MLPEncoder))
 ENCODERS.register("nature_cnn")(EncoderEntry(NatureCNNConfig, NatureCNNEncoder))
 ENCODERS.register("nips_cnn")(EncoderEntry(NipsCNNConfig, NipsCNNEncoder))
+ENCODERS.register("grid_cnn")(EncoderEntry(GridCNNConfig, GridCNNEncoder))
 ENCODERS.register("lstm")(EncoderEntry(LSTMConfig, LSTMEncoder))
 ENCODERS.register("detection")(EncoderEntry(DetectionConfig, DetectionEncoder))
 
 
 def encoder_config_class() -> type:
-    from howsure.config import component_section
-
     return component_section("EncoderConfig", {n: ENCODERS.get(n).Config for n in ENCODERS},
                              "name", "auto")
 
@@ -42,7 +44,10 @@ def encoder_config_class() -> type:
 def resolve_name(name: str, spec) -> str:
     if name != "auto":
         return name
-    return "nature_cnn" if spec.image_obs else "mlp"
+    if not spec.image_obs:
+        return "mlp"
+    _, _, h, w = image_layout(spec.obs_shape)
+    return "nature_cnn" if min(h, w) >= NATURE_MIN_SIZE else "grid_cnn"
 
 
 def make_encoder(cfg, spec) -> nn.Module:

@@ -29,7 +29,9 @@ from howsure.errors import UserError
 
 @dataclass(frozen=True)
 class LSTMConfig:
-    embed: str = "auto"  # per-step embedding: auto (frames -> nature_cnn, else mlp) | mlp | nature_cnn | detection
+    # per-step embedding: auto (frames -> nature_cnn, small grids -> grid_cnn, else mlp) | mlp |
+    # nature_cnn | grid_cnn | detection
+    embed: str = "auto"
     embed_hidden_sizes: tuple[int, ...] = (64,)  # units per MLP embedding layer (vectors)
     embed_features: int = 512  # units out of the nature_cnn or detection embedding
     hidden_size: int = 64  # LSTM units
@@ -45,17 +47,25 @@ class LSTMEncoder(nn.Module):
 
     def __init__(self, cfg: LSTMConfig, spec):
         super().__init__()
-        embed = cfg.embed if cfg.embed != "auto" else ("nature_cnn" if spec.image_obs else "mlp")
+        embed = cfg.embed
+        if embed == "auto":
+            from encoders import resolve_name
+
+            embed = resolve_name("auto", spec)
         if embed == "mlp":
             self.embed = MLPEncoder(MLPConfig(hidden_sizes=tuple(cfg.embed_hidden_sizes)), spec)
         elif embed == "nature_cnn":
             self.embed = NatureCNNEncoder(NatureCNNConfig(features=cfg.embed_features), spec)
+        elif embed == "grid_cnn":
+            from encoders.grid_cnn import GridCNNConfig, GridCNNEncoder
+
+            self.embed = GridCNNEncoder(GridCNNConfig(features=cfg.embed_features), spec)
         elif embed == "detection":  # objects per frame (env.detector, or the shipped Pong detector on pixels)
             from encoders.detection.encoder import DetectionConfig, DetectionEncoder
 
             self.embed = DetectionEncoder(DetectionConfig(features=cfg.embed_features), spec)
         else:
-            raise UserError(f"encoder.lstm.embed must be auto, mlp, nature_cnn or detection, got {cfg.embed!r}")
+            raise UserError(f"encoder.lstm.embed must be auto, mlp, nature_cnn, grid_cnn or detection, got {cfg.embed!r}")
         if cfg.hidden_size <= 0 or cfg.num_layers <= 0:
             raise UserError("encoder.lstm.hidden_size and encoder.lstm.num_layers must be positive")
         self.obs_dims = len(spec.obs_shape)

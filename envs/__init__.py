@@ -4,7 +4,7 @@ import ale_py
 import gymnasium as gym
 
 from envs import bsuite, cartpole_novel, nchain
-from envs.make import EnvSpec, check_id, family_of, make_env, register_family, spec_of
+from envs.make import EnvSpec, check_id, family_of, make_env, register_family, register_third_party, spec_of
 from envs.vector import Step, VectorStepper, make_vector_env
 
 gym.register_envs(ale_py)
@@ -12,5 +12,5 @@ nchain.register()
 cartpole_novel.register()
 bsuite.register()
 
-__all__ = ["EnvSpec", "Step", "VectorStepper", "check_id", "family_of", "make_env",
+__all__ = ["EnvSpec", "Step", "VectorStepper", "check_id", "family_of", "make_env", "register_third_party",
            "make_vector_env", "register_family", "spec_of"]

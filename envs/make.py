@@ -56,7 +56,50 @@ def ale_equivalent(env_id: str) -> str | None:
     return f"ALE/{game.removesuffix('-ram')}{'-ram' if ram else ''}-v5"
 
 
+def _pip_hint(module: str) -> str:
+    return f"pip install {module.split('.')[0].replace('_', '-')}"
+
+
+def _import(module: str, what: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise UserError(f"{what} names module {module!r}, which cannot be imported ({err}); install the "
+                        f"package that provides it (e.g. {_pip_hint(module)})") from None
+    except Exception as err:  # noqa: BLE001 - a third-party module failing at import
+        raise UserError(f"{what}: importing {module!r} failed ({type(err).__name__}: {str(err)[:100]})") from None
+
+
+def register_third_party(register: str | None) -> None:
+    """env.register=package.module:function: call the package's registration function (once per
+    process; registering twice is harmless in gymnasium, it only warns)."""
+    if not register:
+        return
+    module, sep, func = register.partition(":")
+    if not sep or not module or not func:
+        raise UserError(f"env.register must be package.module:function, got {register!r}")
+    fn = getattr(_import(module, "env.register"), func, None)
+    if not callable(fn):
+        raise UserError(f"env.register: module {module!r} has no function {func!r}")
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "overriding environment ..." on a second call
+            fn()
+    except Exception as err:  # noqa: BLE001 - a third-party registration failing
+        raise UserError(f"env.register: {register}() failed ({type(err).__name__}: {str(err)[:100]})") from None
+
+
 def check_id(env_id: str) -> None:
+    if ":" in env_id:  # package.module:EnvName-v0, gymnasium's form for third-party envs
+        module, _, name = env_id.partition(":")
+        _import(module, f"env.id {env_id!r}")
+        if name not in gym.registry:
+            raise UserError(f"module {module!r} registers no env {name!r}{suggest(name, list(gym.registry))}")
+        return
     alias = ale_equivalent(env_id)
     if alias is not None:
         raise UserError(
@@ -71,6 +114,7 @@ def check_id(env_id: str) -> None:
 
 def make_env(cfg, render_mode: str | None = None) -> gym.Env:
     """One environment, as the config describes it, with its action space checked."""
+    register_third_party(cfg.register)
     check_id(cfg.id)
     if cfg.detector and family_of(cfg.id).name != "atari":
         raise UserError(f"env.detector works on ALE/ games (screens), not on {cfg.id!r}: set env.detector=null")
@@ -124,7 +168,8 @@ class EnvSpec:
 
     @property
     def image_obs(self) -> bool:
-        return len(self.obs_shape) == 3 or (self.obs_dtype == np.uint8 and len(self.obs_shape) >= 2)
+        # (C, H, W) or (H, W, C) of any dtype; a 2-D grid when its cells are uint8 or bool
+        return len(self.obs_shape) == 3 or (self.obs_dtype in (np.uint8, np.bool_) and len(self.obs_shape) >= 2)
 
     def meta(self) -> dict:
         return {"env_id": self.env_id, "obs_shape": list(self.obs_shape),

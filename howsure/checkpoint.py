@@ -17,8 +17,11 @@ from typing import Any
 import torch
 
 from howsure.errors import UserError
+from howsure.faults import pause_point
 
 FORMAT = "howsure-checkpoint/1"
+# what every checkpoint train.py writes holds, and the type each must have
+REQUIRED = {"meta": dict, "config_yaml": str, "agent": dict, "rng": dict, "step": int, "loop": dict}
 
 
 def save(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -31,6 +34,7 @@ def save(path: str | Path, payload: dict[str, Any]) -> Path:
             torch.save({"format": FORMAT, **payload}, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        pause_point("checkpoint_write")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -47,7 +51,7 @@ def load(path: str | Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")  # torch's pickle-protocol chatter is not the user's business
             data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
-            OSError, AttributeError, KeyError, TypeError) as err:
+            OSError, AttributeError, KeyError, TypeError, IndexError, NotImplementedError) as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         detail = next((ln for ln in lines if "WeightsUnpickler error" in ln),
                       lines[0] if lines else type(err).__name__)
@@ -60,6 +64,11 @@ def load(path: str | Path) -> dict[str, Any]:
         raise UserError(
             f"checkpoint {str(path)!r} is not a {FORMAT} file; use a checkpoint written by train.py"
         )
+    for key, kind in REQUIRED.items():
+        if not isinstance(data.get(key), kind):
+            what = "has no" if key not in data else f"has a {type(data[key]).__name__} as its"
+            raise UserError(f"checkpoint {str(path)!r} {what} {key!r} ({kind.__name__} expected); "
+                            "use another checkpoint or retrain")
     return data
 
 

@@ -35,6 +35,9 @@ class EnvConfig:
     env_threads: int = 1  # ale_vector: C++ threads stepping the games
     max_episode_steps: int | None = None  # agent steps; None keeps the env's own limit
     kwargs: dict = field(default_factory=dict)  # passed to gymnasium.make (e.g. NChain length)
+    # third-party envs: env.id=package.module:EnvName-v0 imports the module first (gymnasium's
+    # convention); register=package.module:function calls a package's registration function first
+    register: str | None = None
     # Atari (ALE/<Game>-v5) only; arXiv:1312.5602 / Nature 2015 preprocessing, Machado et al. 2018.
     sticky_action_prob: float = 0.25  # repeat_action_probability; 0.25 is the published protocol
     full_action_space: bool = False  # False: the game's minimal action set
@@ -551,24 +554,18 @@ def to_yaml(cfg: Config) -> str:
 
 def from_yaml(text: str, *, check_machine: bool = False) -> Config:
     """A saved config (checkpoint, sweep task): values checked, the device only when asked."""
-    return from_dict(yaml.safe_load(text) or {}, check_machine=check_machine)
+    if not isinstance(text, str):
+        raise UserError(f"the saved config is a {type(text).__name__}, not YAML text; use a checkpoint written by train.py")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise UserError(f"the saved config is not plain YAML ({str(err).splitlines()[0][:80]}); "
+                        "use a checkpoint written by train.py") from None
+    if data is not None and not isinstance(data, dict):
+        raise UserError(f"the saved config is a YAML {type(data).__name__}, not a mapping of keys; "
+                        "use a checkpoint written by train.py")
+    return from_dict(data or {}, check_machine=check_machine)
 
 
-_SECTIONS: dict[tuple, type] = {}
-
-
-def component_section(name: str, members: dict[str, type], selector: str, default: str) -> type:
-    """A frozen dataclass with a `selector` field plus one sub-section per registered component.
-
-    Cached, so the same registry contents always give the same class (configs compare equal).
-    """
-    key = (name, selector, default, tuple(members.items()))
-    if key not in _SECTIONS:
-        _SECTIONS[key] = _make_section(name, members, selector, default)
-    return _SECTIONS[key]
-
-
-def _make_section(name: str, members: dict[str, type], selector: str, default: str) -> type:
-    fields_ = [(selector, str, field(default=default))]
-    fields_ += [(n, cls, field(default_factory=cls)) for n, cls in members.items()]
-    return dataclasses.make_dataclass(name, fields_, frozen=True)
+# kept importable from here; the sections live beside the registries they are built from
+from howsure.registry import component_section  # noqa: E402,F401

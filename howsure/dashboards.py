@@ -41,6 +41,9 @@ NOT_HPARAMS = ("run_dir", "log.quiet")
 METRIC_BEST, METRIC_FINAL = "hparams/best_eval_return", "hparams/final_eval_return"
 SPS_TAG, SPS_WARMUP_TAG = "charts/SPS", "charts/SPS_warmup"
 VIDEO_TAG = "eval/video"
+HISTOGRAM_TAG = "uncertainty/eval_q_std"  # std of Q over the posterior, every action of every state
+BAND_TAG = "uncertainty/q_band"  # Q per action with its band, along the first evaluation episode
+SPREAD_MAX_STATES = 500  # states of that episode used for both
 VIDEO_MAX_WIDTH = 160  # pixels: screens wider than this are subsampled by a whole stride
 VIDEO_MAX_FRAMES = 450  # frames kept of the episode (30 s of Atari at 15 fps), to keep event files small
 
@@ -188,7 +191,7 @@ def eval_video(agent, cfg: config.Config, seed: int, step: int) -> tuple[np.ndar
     Frames are annotated as evaluate.py --video does, subsampled to VIDEO_MAX_WIDTH and capped at
     VIDEO_MAX_FRAMES. Every random generator is restored afterwards, so a run trains the same with
     videos on or off."""
-    from evaluate import evaluate_agent, frame_annotator, make_eval_envs, video_fps
+    from howsure.evaluation import evaluate_agent, frame_annotator, make_eval_envs, video_fps
     from howsure import seeding
 
     # rgb_array needs no window; SDL's default driver probes for a display and prints
@@ -214,3 +217,39 @@ def eval_video(agent, cfg: config.Config, seed: int, step: int) -> tuple[np.ndar
         seeding.set_rng_state(rng_before)
         agent.rng.bit_generator.state = agent_rng_before
     return np.stack(frames), video_fps(cfg)
+
+
+def q_band_image(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(T, A) mean and std of Q along an episode -> an RGB picture: one line per action, mean +- std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=100)
+    t = np.arange(len(mean))
+    for a in range(mean.shape[1]):
+        line, = ax.plot(t, mean[:, a], linewidth=1, label=f"action {a}")
+        ax.fill_between(t, mean[:, a] - std[:, a], mean[:, a] + std[:, a], color=line.get_color(), alpha=0.25)
+    ax.set_xlabel("step of the first evaluation episode")
+    ax.set_ylabel("Q (mean +- std over the posterior)")
+    ax.legend(fontsize=7, loc="best", ncol=max(1, mean.shape[1] // 6))
+    fig.tight_layout()
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return image
+
+
+def log_uncertainty(logger, agent: Any, observations: list[np.ndarray], step: int) -> bool:
+    """For agents with an epistemic spread: a histogram of the std of Q over the posterior on the
+    evaluation states and the Q-band picture along the first evaluation episode. False otherwise."""
+    if not observations:
+        return False
+    spread = agent.q_spread(np.stack(observations))
+    if spread is None:
+        return False
+    mean, std = spread
+    logger.histogram(HISTOGRAM_TAG, std.reshape(-1), step)
+    logger.image(BAND_TAG, q_band_image(mean, std), step)
+    return True

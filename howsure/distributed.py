@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from howsure import checkpoint, config, dashboards, rundir, seeding
+from howsure import config, dashboards, rundir, runstate, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.learner import Learner
@@ -259,7 +258,7 @@ class ActorPool:
 
 
 def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = None,
-                      on_chunk: Callable[[dict, dict], None] | None = None) -> dict:
+                      on_chunk: Callable[[dict, dict], None] | None = None, replace: bool = False) -> dict:
     """The learner. Same TensorBoard tags, checkpoints and summary.json as train.train().
 
     on_chunk(chunk_meta, learner_info), if given, is called after each chunk is stored (tests use it
@@ -269,9 +268,9 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
 
     import envs
     from agents import make_agent
-    from evaluate import make_eval_envs
+    from howsure.evaluation import make_eval_envs
     from replay import make_replay
-    from train import StopFlag, crossed, evaluate_and_log, export_weights, write_summary
+    from howsure.training import StopFlag, crossed, evaluate_and_log, export_weights, write_summary
 
     d = cfg.distributed
     if d.actors <= 0:
@@ -301,9 +300,10 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
         agent.load_state_dict(resume["agent"])
         seeding.set_rng_state(resume["rng"])
         step, loop = int(resume["step"]), dict(resume["loop"])
-        if (run_dir / "replay").is_dir():
-            buffer.load(run_dir / "replay")
-    # The run is accepted: a refused start (above) leaves the previous config.yaml as it was.
+        runstate.load_replay(run_dir, resume, buffer)  # the generation the checkpoint names
+    # The run is accepted: a refused start (above) leaves the previous run and config.yaml as they were.
+    if replace:
+        rundir.clear(run_dir)
     rundir.write_text_atomic(run_dir / "config.yaml", config.to_yaml(cfg))
     logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
     used = dashboards.config_in_use(cfg, agent, spec)  # as train.py: only what the run reads
@@ -329,14 +329,11 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
 
     def save_checkpoint(name: str) -> None:
         loop["wall_seconds"] = wall_before + time.perf_counter() - t_start
-        if cfg.checkpoint_replay:
-            buffer.save(run_dir / "replay")
         payload = {"meta": {"agent": cfg.agent.name, **spec.meta(), "step": step},
                    "config_yaml": config.to_yaml(cfg), "agent": agent.state_dict(),
                    "rng": seeding.rng_state(), "step": step, "loop": loop}
-        checkpoint.save(run_dir / "checkpoints" / "latest.pt", payload)
-        if name != "latest":
-            shutil.copyfile(run_dir / "checkpoints" / "latest.pt", run_dir / "checkpoints" / f"{name}.pt")
+        names = ("latest",) if name == "latest" else ("latest", name)
+        runstate.save(run_dir, names, payload, buffer if cfg.checkpoint_replay else None)
 
     recent: list[float] = []
     learner = Learner(agent, buffer, cfg.agent.batch_size)  # inline: sample -> update -> priorities

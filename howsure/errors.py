@@ -25,5 +25,14 @@ def cli_main(main: F) -> F:
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        except OSError as err:  # a read-only folder, a file where a folder should be, a full disk
+            where = f" {err.filename}" if err.filename else ""
+            print(f"error: {err.strerror or err}:{where}; check that path (space, permissions, a file in "
+                  "the way) and run again", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once, one line instead of a traceback
+            print("interrupted: stopped at once; a run continues from its last checkpoint with --resume",
+                  file=sys.stderr)
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]

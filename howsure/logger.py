@@ -68,6 +68,13 @@ class Logger:
                               encoded_image_string=data)
         self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
+    def histogram(self, tag: str, values, step: int) -> None:
+        self.writer.add_histogram(tag, values, step)
+
+    def image(self, tag: str, image, step: int) -> None:
+        """image: (H, W, 3) uint8."""
+        self.writer.add_image(tag, image, step, dataformats="HWC")
+
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+from dataclasses import field
 from typing import Generic, Iterator, TypeVar
 
 from howsure.errors import UserError
@@ -47,3 +49,23 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
+
+
+_SECTIONS: dict[tuple, type] = {}
+
+
+def component_section(name: str, members: dict[str, type], selector: str, default: str) -> type:
+    """A frozen dataclass with a `selector` field plus one sub-section per registered component.
+
+    Cached, so the same registry contents always give the same class (configs compare equal).
+    """
+    key = (name, selector, default, tuple(members.items()))
+    if key not in _SECTIONS:
+        _SECTIONS[key] = _make_section(name, members, selector, default)
+    return _SECTIONS[key]
+
+
+def _make_section(name: str, members: dict[str, type], selector: str, default: str) -> type:
+    fields_ = [(selector, str, field(default=default))]
+    fields_ += [(n, cls, field(default_factory=cls)) for n, cls in members.items()]
+    return dataclasses.make_dataclass(name, fields_, frozen=True)

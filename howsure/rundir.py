@@ -24,8 +24,8 @@ LOCK_FILE = ".howsure.lock"
 
 # Leftovers of writes cut short, by folder: write_text_atomic's config.yaml.<random>.tmp and
 # howsure/export.py's model.safetensors.<random>.tmp in the run directory, howsure/checkpoint.py's
-# <name>.pt.<random>.tmp, replay/uniform.py's and replay/sequence.py's <name>.tmp.npy and every
-# replay kind's header.json.tmp.
+# <name>.pt.<random>.tmp, and replay/files.py's header.<token>.json.tmp (older versions also
+# left <name>.tmp.npy there).
 _TEMP = {
     ".": re.compile(r"^(config\.yaml|model\.safetensors)\..+\.tmp$"),
     "checkpoints": re.compile(r"^.+\.pt\..+\.tmp$"),
@@ -130,11 +130,9 @@ def clear(run_dir: Path) -> None:
 def remove_temp_files(run_dir: Path) -> list[Path]:
     """Delete what interrupted writes left behind; returns the removed paths.
 
-    Runs once the lock is held, so no live writer owns these files. Replay folders written by
-    replay/files.py also lose chunk files their header.json does not name (a save cut short).
+    Runs once the lock is held, so no live writer owns these files. Replay files of generations
+    no checkpoint names go when the replay loads (howsure/runstate.py).
     """
-    from replay.files import orphaned_files
-
     run_dir = Path(run_dir)
     removed: list[Path] = []
     for sub, pattern in _TEMP.items():
@@ -145,10 +143,6 @@ def remove_temp_files(run_dir: Path) -> list[Path]:
             if p.is_file() and pattern.match(p.name):
                 p.unlink(missing_ok=True)
                 removed.append(p)
-    if (run_dir / "replay").is_dir():
-        for p in orphaned_files(run_dir / "replay"):
-            p.unlink(missing_ok=True)
-            removed.append(p)
     return removed
 
 

@@ -64,7 +64,7 @@ def resolve_backend(backend: Backend, cfg: config.Config) -> str:
 
 def _train_one(cfg_yaml: str, run_dir: str) -> dict:
     """One seed's run; also the body of the Ray task (so it only takes plain values)."""
-    import train as train_mod
+    from howsure import training as train_mod
 
     cfg = config.from_yaml(cfg_yaml)
     runner = train_mod.train
@@ -89,6 +89,7 @@ def run_sweep(config_path: str, seeds: list[int], overrides: list[str], *, overw
     base = config.load(config_path, overrides)
     import envs
 
+    envs.register_third_party(base.env.register)
     envs.check_id(base.env.id)
     sweep = sweep_dir_for(base)
     if sweep.exists() and any(sweep.iterdir()):

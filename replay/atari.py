@@ -31,7 +31,7 @@ import torch
 
 from howsure.errors import UserError
 from replay.batch import Batch
-from replay.files import FolderWriter, load_array, read_header
+from replay.files import LEGACY_HEADER, FolderWriter, load_array, read_header
 from replay.frames import FrameStore
 from replay.memory import check_fits
 from replay.nstep import NStepAccumulator
@@ -264,8 +264,9 @@ class AtariReplay:
                 "n_step": self.n_step, "gamma": self.gamma, "compress": self.compress,
                 "prioritized": self.priority is not None, "action_dtype": self.action_dtype.str}
 
-    def save(self, directory) -> None:
-        """Chunked .npy files and a JSON header (see replay/files.py); only changed chunks are rewritten."""
+    def save(self, directory) -> str:
+        """A generation of chunked .npy files and a JSON header (replay/files.py); only changed
+        chunks are rewritten. Returns the header's name."""
         writer = FolderWriter(directory)
         files = self.frames.save(writer)
         for name in self._SLOT_ARRAYS:
@@ -277,18 +278,18 @@ class AtariReplay:
         if self.priority is not None:
             files["priorities"] = writer.write("priorities", self.priority.leaves(self.capacity))
             header["priority"] = self.priority.state()
-        writer.commit(header, files)
+        return writer.commit(header, files)
 
-    def load(self, directory) -> None:
-        header = read_header(directory)
+    def load(self, directory, header_name: str = LEGACY_HEADER) -> None:
+        header = read_header(directory, header_name)
         saved = {k: header.get(k) for k in self._settings()}
         if saved != self._settings():
             diff = ", ".join(f"{k}: saved {saved[k]!r}, now {v!r}" for k, v in self._settings().items()
                              if saved[k] != v)
             raise UserError(f"replay in {str(directory)!r} was saved with other settings ({diff}); "
                             "keep the replay and agent.gamma settings on resume")
-        files = header["files"]
         try:
+            files = header["files"]
             self.frames.load(directory, files)
             for name in self._SLOT_ARRAYS:
                 arr = load_array(directory, files[name])
@@ -301,15 +302,23 @@ class AtariReplay:
                 if leaves.shape != (self.capacity,):
                     raise ValueError("priorities have the wrong shape")
                 self.priority.restore(header["priority"], leaves)
-        except (ValueError, KeyError) as err:
-            raise UserError(f"replay in {str(directory)!r} is corrupt ({err}); "
-                            "resume without it by deleting that folder") from None
-        self._layout(int(header["n_envs"]))
-        self.written = [int(w) for w in header["written"]]
-        self.new_episode = [bool(d) for d in header["new_episode"]]
-        self.nstep.restore(header["pending"])
-        self.n_valid, self.steps_added = int(header["n_valid"]), int(header["steps_added"])
-        self.rng.bit_generator.state = header["rng"]
+            n_envs = int(header["n_envs"])
+            if n_envs < 0 or len(header["pending"]) != n_envs:
+                raise ValueError(f"n_envs {n_envs} does not match the pending windows")
+            self._layout(n_envs)
+            written = [int(w) for w in header["written"]]
+            new_episode = [bool(d) for d in header["new_episode"]]
+            if len(written) != self.n_envs or len(new_episode) != self.n_envs:
+                raise ValueError("written/new_episode do not match n_envs")
+            if any(w < 0 for w in written):
+                raise ValueError("negative write positions")
+            self.nstep.restore(header["pending"])
+            self.n_valid, self.steps_added = int(header["n_valid"]), int(header["steps_added"])
+            self.rng.bit_generator.state = header["rng"]
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
+            raise UserError(f"replay in {str(directory)!r} is corrupt ({str(err)[:100]}); "
+                            "resume without the replay by deleting that folder") from None
+        self.written, self.new_episode = written, new_episode
         # the loop starts fresh episodes after a resume (see the module docstring)
         self._cut_episodes = True
 

@@ -16,13 +16,13 @@ the agent.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from howsure.errors import UserError
+from replay.files import LEGACY_HEADER, ChunkedArrays, FolderWriter, load_array, read_header
 from replay.memory import check_fits
 from replay.sequence_batch import SequenceBatch
 
@@ -47,6 +47,7 @@ class SequenceReplay:
         check_fits(capacity * (obs_bytes + 8 + 4 + 1 + 1 + 8), f"a sequence replay of {capacity:,} steps")
         self.rng = np.random.default_rng(seed)
         self.n_envs = 0  # rows are allocated at the first add, once the number of envs is known
+        self.steps_added = 0  # agent steps ever added (one per env per add)
         self.states: np.ndarray | None = None
 
     @classmethod
@@ -70,6 +71,9 @@ class SequenceReplay:
         self.count = np.zeros(n_envs, dtype=np.int64)  # rows ever written, per env
         self.new_episode = np.ones(n_envs, dtype=np.bool_)
         self.cur_start = np.zeros(n_envs, dtype=np.int64)
+        # saved in chunks of rows (about 64 MB of observations); a save rewrites the chunks written since
+        obs_bytes = int(np.prod(self.obs_shape, dtype=np.int64)) * self.obs_dtype.itemsize
+        self.chunks = ChunkedArrays(max(256, (64 << 20) // max(1, n_envs * obs_bytes)), axis=1)
 
     def __len__(self) -> int:
         return 0 if not self.n_envs else int(np.minimum(self.count, self.rows).sum())
@@ -86,6 +90,7 @@ class SequenceReplay:
     def _write(self, envs: np.ndarray, obs, actions, rewards, terminated, transition: bool,
                states) -> None:
         slot = self.count[envs] % self.rows
+        self.chunks.mark(slot)
         self.obs[envs, slot] = obs
         self.actions[envs, slot] = actions
         self.rewards[envs, slot] = rewards
@@ -108,6 +113,7 @@ class SequenceReplay:
             states = np.asarray(states, dtype=np.float32)
             self.states = np.zeros((n, self.rows, states.shape[1]), dtype=np.float32)
         dones = np.asarray(terminated if dones is None else dones, dtype=np.bool_)
+        self.steps_added += n
         envs = np.arange(n)
         self.cur_start = np.where(self.new_episode, self.count, self.cur_start)
         self._write(envs, obs, actions, rewards, terminated, True, states)
@@ -175,47 +181,78 @@ class SequenceReplay:
         """Windows are sampled uniformly; priorities are ignored."""
 
     # ----------------------------------------------------------------------------- save / load
-    # Plain .npy arrays plus a JSON header: loaded with allow_pickle=False, never a pickle.
-    _ARRAYS = ("obs", "actions", "rewards", "terminated", "transition", "ep_start", "count",
-               "new_episode", "cur_start")
+    # Plain .npy arrays plus a JSON header (replay/files.py): loaded with allow_pickle=False, never a pickle.
+    _ROWS = ("obs", "actions", "rewards", "terminated", "transition", "ep_start")  # (n_envs, rows, ...)
+    _PER_ENV = ("count", "new_episode", "cur_start")  # (n_envs,)
+    _ARRAYS = _ROWS + _PER_ENV
 
-    def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        names = list(self._ARRAYS if self.n_envs else []) + (["states"] if self.states is not None else [])
-        for name in names:
-            tmp = directory / f"{name}.tmp.npy"
-            np.save(tmp, getattr(self, name))
-            tmp.replace(directory / f"{name}.npy")
+    def _row_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {n: getattr(self, n) for n in self._ROWS}
+        if self.states is not None:
+            arrays["states"] = self.states
+        return arrays
+
+    def save(self, directory: str | Path) -> str:
+        """Write a generation (only the row chunks changed since the last save); returns its header's name."""
+        writer = FolderWriter(directory)
+        files: dict[str, str] = {}
+        if self.n_envs:
+            files = self.chunks.save(writer, self._row_arrays(), self.rows)
+            files.update({n: writer.write(n, getattr(self, n)) for n in self._PER_ENV})
         header = {"kind": "sequence", "capacity": self.capacity, "n_envs": self.n_envs,
-                  "states": self.states is not None, "rng": self.rng.bit_generator.state}
-        tmp = directory / "header.json.tmp"
-        tmp.write_text(json.dumps(header))
-        tmp.replace(directory / "header.json")
+                  "states": self.states is not None, "rng": self.rng.bit_generator.state,
+                  "state_size": 0 if self.states is None else int(self.states.shape[2]),
+                  "steps_added": self.steps_added}
+        if self.n_envs:
+            header["chunk_rows"] = self.chunks.chunk
+        return writer.commit(header, files)
 
-    def load(self, directory: str | Path) -> None:
+    def load(self, directory: str | Path, header_name: str = LEGACY_HEADER) -> None:
         directory = Path(directory)
-        try:
-            header = json.loads((directory / "header.json").read_text())
-            names = list(self._ARRAYS if header.get("n_envs") else []) + (["states"] if header.get("states") else [])
-            arrays = {n: np.load(directory / f"{n}.npy", allow_pickle=False) for n in names}
-        except (OSError, ValueError) as err:
-            raise UserError(f"replay in {str(directory)!r} is missing or corrupt ({err}); "
-                            "resume without it by deleting that folder") from None
-        if header.get("kind") != "sequence" or header["capacity"] != self.capacity:
+        header = read_header(directory, header_name)
+        if header.get("kind") != "sequence" or header.get("capacity") != self.capacity:
             raise UserError(f"replay in {str(directory)!r} was saved with another kind or capacity "
                             f"({header.get('kind')}, {header.get('capacity')}); keep replay settings on resume")
-        self.rng.bit_generator.state = header["rng"]
-        if not header["n_envs"]:
+        try:
+            n_envs = int(header["n_envs"])
+            rng = header["rng"]
+            if n_envs:
+                self._allocate(n_envs)
+                if header.get("states"):
+                    size = int(header.get("state_size") or 0)
+                    if "files" not in header:  # legacy: the state size comes from the file
+                        size = load_array(directory, "states.npy").shape[-1]
+                    self.states = np.zeros((n_envs, self.rows, size), dtype=np.float32)
+                if "files" in header:
+                    files = header["files"]
+                    self.chunks.chunk = int(header.get("chunk_rows", self.chunks.chunk))
+                    self.chunks.load(directory, files, self._row_arrays(), self.rows)
+                    per_env = {n: load_array(directory, files[n]) for n in self._PER_ENV}
+                else:  # a legacy folder: one <name>.npy per array
+                    for name, target in self._row_arrays().items():
+                        arr = load_array(directory, f"{name}.npy")
+                        if arr.shape != target.shape:
+                            raise ValueError(f"array {name!r} has the wrong shape {arr.shape}")
+                        target[:] = arr
+                    per_env = {n: load_array(directory, f"{n}.npy") for n in self._PER_ENV}
+                for name, arr in per_env.items():
+                    if arr.shape != getattr(self, name).shape:
+                        raise ValueError(f"array {name!r} has the wrong shape {arr.shape}")
+                    setattr(self, name, arr.astype(getattr(self, name).dtype))
+                if np.any(self.count < 0):
+                    raise ValueError("negative row counts")
+            self.rng.bit_generator.state = rng
+            self.steps_added = int(header.get("steps_added", 0))
+        except (KeyError, TypeError, ValueError) as err:
+            self.n_envs, self.states = 0, None
+            raise UserError(f"replay in {str(directory)!r} is corrupt ({str(err)[:100]}); "
+                            "resume without the replay by deleting that folder") from None
+        if not self.n_envs:
             return
-        self._allocate(header["n_envs"])
-        for name, arr in arrays.items():
-            if name != "states" and arr.shape != getattr(self, name).shape:
-                raise UserError(f"replay array {name!r} in {str(directory)!r} has the wrong shape")
-            setattr(self, name, arr.copy())
         # A resumed run starts fresh episodes: each env's newest step never got its successor,
         # so its observation becomes the end of that (truncated) episode.
         newest = (self.count - 1) % self.rows
         has = self.count > 0
         self.transition[np.flatnonzero(has), newest[has]] = False
+        self.chunks.mark(newest[has])  # changed here: the next save must write these rows
         self.new_episode[:] = True

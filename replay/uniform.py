@@ -7,7 +7,6 @@ are not kept) and proportional prioritized sampling (replay.prioritized, replay/
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 
 from howsure.errors import UserError
 from replay.batch import Batch
+from replay.files import LEGACY_HEADER, ChunkedArrays, FolderWriter, load_array, read_header
 from replay.memory import check_fits
 from replay.nstep import NStepAccumulator
 from replay.prioritized import PrioritySampler, PrioritySettings, priority_settings
@@ -24,7 +24,8 @@ class UniformReplay:
     sequences = False  # samples single transitions; recurrent agents need replay.kind=sequence
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, gamma: float,
-                 seed: int = 0, *, n_step: int = 1, priority: PrioritySettings | None = None):
+                 seed: int = 0, *, n_step: int = 1, priority: PrioritySettings | None = None,
+                 n_actions: int | None = None):
         if capacity <= 0:
             raise UserError(f"replay.capacity_steps must be positive, got {capacity}")
         if n_step < 1:
@@ -44,13 +45,16 @@ class UniformReplay:
         self.priority = PrioritySampler(capacity, priority) if priority is not None else None
         self.steps_added = 0  # agent steps ever added: the clock of beta's annealing
         self.nstep: NStepAccumulator | None = None  # made at the first add (needs the env count)
+        self.n_actions = n_actions
+        # saved in chunks of about 64 MB of observations; a save rewrites the chunks written since
+        self.chunks = ChunkedArrays(max(1024, (64 << 20) // max(1, 2 * obs_bytes)))
 
     @classmethod
     def from_config(cls, cfg, spec, gamma: float, seed: int) -> "UniformReplay":
         if cfg.compress:
             raise UserError("replay.compress=true needs replay.kind=atari (it compresses single frames)")
         return cls(cfg.capacity_steps, spec.obs_shape, spec.obs_dtype, gamma=gamma, seed=seed,
-                   n_step=cfg.n_step, priority=priority_settings(cfg))
+                   n_step=cfg.n_step, priority=priority_settings(cfg), n_actions=spec.n_actions)
 
     def __len__(self) -> int:
         return self.size
@@ -88,6 +92,7 @@ class UniformReplay:
         self.actions[idx] = actions
         self.rewards[idx] = rewards
         self.discounts[idx] = discounts
+        self.chunks.mark(idx)
         self.pos = int((self.pos + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
         if self.priority is not None:
@@ -114,55 +119,55 @@ class UniformReplay:
         if self.priority is not None:
             self.priority.update(np.asarray(indices), np.asarray(priorities).reshape(-1))
 
-    # Plain .npy arrays plus a JSON header: loaded with allow_pickle=False, never a pickle.
+    # Plain .npy arrays plus a JSON header (replay/files.py): loaded with allow_pickle=False, never a pickle.
     _ARRAYS = ("obs", "next_obs", "actions", "rewards", "discounts")
 
-    def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        for name in self._ARRAYS:
-            tmp = directory / f"{name}.tmp.npy"
-            np.save(tmp, getattr(self, name)[: self.size])
-            tmp.replace(directory / f"{name}.npy")
+    def save(self, directory: str | Path) -> str:
+        """Write a generation (only the chunks changed since the last save); returns its header's name."""
+        writer = FolderWriter(directory)
+        files = self.chunks.save(writer, {n: getattr(self, n) for n in self._ARRAYS}, self.size)
         header = {"kind": "uniform", "capacity": self.capacity, "pos": self.pos, "size": self.size,
                   "rng": self.rng.bit_generator.state, "n_step": self.n_step,
-                  "steps_added": self.steps_added, "prioritized": self.priority is not None}
+                  "steps_added": self.steps_added, "prioritized": self.priority is not None,
+                  "chunk_rows": self.chunks.chunk}
         if self.priority is not None:
-            tmp = directory / "priorities.tmp.npy"
-            np.save(tmp, self.priority.leaves(self.capacity))
-            tmp.replace(directory / "priorities.npy")
+            files["priorities"] = writer.write("priorities", self.priority.leaves(self.capacity))
             header["priority"] = self.priority.state()
-        tmp = directory / "header.json.tmp"
-        tmp.write_text(json.dumps(header))
-        tmp.replace(directory / "header.json")
+        return writer.commit(header, files)
 
-    def load(self, directory: str | Path) -> None:
+    def load(self, directory: str | Path, header_name: str = LEGACY_HEADER) -> None:
         directory = Path(directory)
-        try:
-            header = json.loads((directory / "header.json").read_text())
-            arrays = {n: np.load(directory / f"{n}.npy", allow_pickle=False) for n in self._ARRAYS}
-        except (OSError, ValueError) as err:
-            raise UserError(f"replay in {str(directory)!r} is missing or corrupt ({err}); "
-                            "resume without it by deleting that folder") from None
+        header = read_header(directory, header_name)
         saved = (header.get("kind"), header.get("capacity"), header.get("n_step", 1), header.get("prioritized", False))
         if saved != ("uniform", self.capacity, self.n_step, self.priority is not None):
             raise UserError(f"replay in {str(directory)!r} was saved with another kind, capacity, n_step or "
                             f"prioritized setting {saved}; keep replay settings on resume")
-        size = header["size"]
-        for name, arr in arrays.items():
-            target = getattr(self, name)
-            if arr.shape[1:] != target.shape[1:] or len(arr) != size:
-                raise UserError(f"replay array {name!r} in {str(directory)!r} has the wrong shape")
-            target[:size] = arr
-        self.pos, self.size = header["pos"], size
-        self.rng.bit_generator.state = header["rng"]
-        self.steps_added = int(header.get("steps_added", size))
+        try:
+            size, pos = int(header["size"]), int(header["pos"])
+            if not (0 <= size <= self.capacity and 0 <= pos < self.capacity):
+                raise ValueError(f"size {size} or pos {pos} outside the capacity")
+            targets = {n: getattr(self, n) for n in self._ARRAYS}
+            if "files" in header:
+                self.chunks.chunk = int(header.get("chunk_rows", self.chunks.chunk))
+                self.chunks.load(directory, header["files"], targets, size)
+            else:  # a legacy folder: one <name>.npy per array
+                for name, target in targets.items():
+                    arr = load_array(directory, f"{name}.npy")
+                    if arr.shape != (size, *target.shape[1:]):
+                        raise ValueError(f"array {name!r} has the wrong shape {arr.shape}")
+                    target[:size] = arr
+            limit = self.n_actions if self.n_actions is not None else np.iinfo(np.int64).max
+            if not np.all((self.actions[:size] >= 0) & (self.actions[:size] < limit)):
+                raise ValueError("actions out of range")
+            self.rng.bit_generator.state = header["rng"]
+            steps_added = int(header.get("steps_added", size))
+            if self.priority is not None:
+                leaves = load_array(directory, header.get("files", {}).get("priorities", "priorities.npy"))
+                if leaves.shape != (self.capacity,):
+                    raise ValueError("priorities have the wrong shape")
+                self.priority.restore(header["priority"], leaves)
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"replay in {str(directory)!r} is corrupt ({str(err)[:100]}); "
+                            "resume without the replay by deleting that folder") from None
+        self.pos, self.size, self.steps_added = pos, size, steps_added
         self.nstep = None  # the loop starts fresh episodes after a resume
-        if self.priority is not None:
-            try:
-                leaves = np.load(directory / "priorities.npy", allow_pickle=False)
-            except (OSError, ValueError) as err:
-                raise UserError(f"replay priorities in {str(directory)!r} are missing or corrupt ({err})") from None
-            if leaves.shape != (self.capacity,):
-                raise UserError(f"replay priorities in {str(directory)!r} have the wrong shape")
-            self.priority.restore(header["priority"], leaves)

@@ -133,6 +133,43 @@ def test_evaluation_video_at_the_games_speed(run):
     assert min(delays) == 20 and all(d % 20 == 0 for d in delays)
 
 
+@pytest.mark.parametrize("agent", ["bayes_dqn", "boot_dqn"])
+def test_uncertainty_histograms_and_q_band_image(tmp_path, agent):
+    """A short run of an uncertainty-aware agent: per evaluation, a histogram of the posterior's
+    std of Q and the Q-band picture; the plain DQN run above has neither."""
+    import io
+
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from howsure.dashboards import BAND_TAG, HISTOGRAM_TAG
+    from tests.conftest import run_cli
+
+    preset = {"bayes_dqn": "configs/bayes_dqn_cartpole.yaml", "boot_dqn": "configs/dqn_cartpole.yaml"}[agent]
+    extra = [] if agent == "bayes_dqn" else ["agent.name=boot_dqn", "agent.num_heads=4"]
+    run_dir = tmp_path / agent
+    res = run_cli("train.py", "--config", preset, f"run_dir={run_dir}", "total_steps=1200", *extra,
+                  "agent.learning_starts_steps=500", "eval.every_steps=600", "eval.episodes=2", "eval.num_envs=2",
+                  "checkpoint_replay=false", "torch_threads=1", "--quiet")
+    assert res.returncode == 0, res.stderr[-2000:]
+    acc = EventAccumulator(str(run_dir), size_guidance={"histograms": 0, "images": 0})
+    acc.Reload()
+    hist = acc.Histograms(HISTOGRAM_TAG)
+    assert [h.step for h in hist] == [600, 1200]
+    assert all(h.histogram_value.num > 0 and h.histogram_value.max > 0 for h in hist)  # a real spread
+    bands = acc.Images(BAND_TAG)
+    assert [b.step for b in bands] == [600, 1200]
+    picture = np.asarray(Image.open(io.BytesIO(bands[-1].encoded_image_string)))
+    assert picture.shape[0] > 100 and picture.shape[1] > 200 and picture.std() > 0
+
+
+def test_no_uncertainty_pictures_without_a_posterior(run):
+    from howsure.dashboards import BAND_TAG, HISTOGRAM_TAG
+
+    _, acc = run
+    assert HISTOGRAM_TAG not in acc.Tags()["histograms"] and BAND_TAG not in acc.Tags()["images"]
+
+
 def test_config_in_use_for_atari_tabular_and_distributed_runs():
     import envs
     from agents import make_agent

@@ -171,7 +171,9 @@ def test_train_and_evaluate_cli_with_lstm(tmp_path, cli):
             "env.num_envs=2", "replay.capacity_steps=2000", timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (run / "checkpoints" / "final.pt").is_file()
-    assert len(list((run / "replay").glob("states.npy"))) == 1  # the stored states are saved
+    # the stored states are saved, in the replay generation the checkpoint names
+    header = json.loads((run / "replay" / torch.load(run / "checkpoints" / "final.pt", weights_only=True)["replay"]).read_text())
+    assert header["states"] and any(k.startswith("states_") for k in header["files"])
     summary = json.loads((run / "summary.json").read_text())
     assert summary["step"] == 400 and summary["best_eval_return"] is not None
     out = tmp_path / "eval.json"

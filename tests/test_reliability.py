@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,7 +24,7 @@ import evaluate
 import train
 from howsure import config, rundir
 from howsure.errors import UserError
-from replay.files import orphaned_files
+from replay.files import collect
 from tests.conftest import ROOT, run_cli
 
 CARTPOLE = ["--config", "configs/dqn_cartpole.yaml", "eval.every_steps=0", "--quiet"]
@@ -129,6 +130,14 @@ def test_overwrite_replaces_a_run(run_copy, capsys):
     assert torch.load(run_copy / "checkpoints" / "final.pt", weights_only=True)["step"] == 100
 
 
+def test_overwrite_refused_by_a_later_check_keeps_the_old_run(run_copy, capsys):
+    before = snapshot(run_copy)
+    # valid values, but a combination train() refuses after the run directory was prepared
+    line = refused(capsys, train.main, [*CARTPOLE, f"run_dir={run_copy}", "--overwrite", "encoder.name=lstm"])
+    assert "lstm" in line
+    assert snapshot(run_copy) == before
+
+
 # --------------------------------------------------------------------------- refused and accepted resumes
 
 
@@ -159,11 +168,14 @@ def test_temp_files_are_removed_when_the_run_starts_again(run_copy):
     assert torch.load(run_copy / "checkpoints" / "latest.pt", weights_only=True)["step"] == 400
 
 
-def test_orphaned_replay_chunks_are_found(tmp_path):
-    (tmp_path / "header.json").write_text(json.dumps({"files": {"obs": "obs.0123abcd.npy"}}))
-    for name in ("obs.0123abcd.npy", "obs.deadbeef.npy", "notes.npy"):
+def test_collect_keeps_only_the_named_generation(tmp_path):
+    (tmp_path / "header.0123abcd.json").write_text(json.dumps({"files": {"obs": "obs.0123abcd.npy"}}))
+    (tmp_path / "header.deadbeef.json").write_text(json.dumps({"files": {"obs": "obs.deadbeef.npy"}}))
+    for name in ("obs.0123abcd.npy", "obs.deadbeef.npy", "header.feedf00d.json.tmp", "obs.npy", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
-    assert [p.name for p in orphaned_files(tmp_path)] == ["obs.deadbeef.npy"]
+    removed = sorted(p.name for p in collect(tmp_path, "header.0123abcd.json"))
+    assert removed == ["header.deadbeef.json", "header.feedf00d.json.tmp", "obs.deadbeef.npy", "obs.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["header.0123abcd.json", "notes.txt", "obs.0123abcd.npy"]
 
 
 # --------------------------------------------------------------------------- bad values
@@ -255,3 +267,184 @@ def test_bad_evaluate_flags(tmp_path, capsys):
                          (["--video", str(a_file)], "is a file")]:
         assert needle in refused(capsys, evaluate.main, [str(tmp_path / "nothing"), *argv]), argv
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+# --------------------------------------------------------------------------- malformed files
+
+
+def _edit_checkpoint(run: Path, change) -> Path:
+    path = run / "checkpoints" / "latest.pt"
+    state = torch.load(path, weights_only=True)
+    change(state)
+    torch.save(state, path)
+    return path
+
+
+CHECKPOINT_CASES = {  # name: (how latest.pt is spoilt, words the one line must hold)
+    "no meta": (lambda s: s.pop("meta"), ["'meta'"]),
+    "no agent": (lambda s: s.pop("agent"), ["'agent'"]),
+    "no rng": (lambda s: s.pop("rng"), ["'rng'"]),
+    "config a YAML list": (lambda s: s.update(config_yaml="- 1\n- 2\n"), ["YAML list"]),
+    "config an int": (lambda s: s.update(config_yaml=7), ["'config_yaml'"]),
+    "config python-tagged": (lambda s: s.update(config_yaml="!!python/object/apply:os.system ['echo x']\n"),
+                             ["not plain YAML"]),
+    "replay named by a path": (lambda s: s.update(replay="../../elsewhere/header.0123abcd.json"),
+                               ["not a file of that folder"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECKPOINT_CASES))
+def test_malformed_checkpoint_is_one_line(run_copy, capsys, case):
+    change, needles = CHECKPOINT_CASES[case]
+    path = _edit_checkpoint(run_copy, change)
+    line = refused(capsys, train.main, ["--resume", str(run_copy), "--quiet"])
+    assert all(n in line for n in needles), line
+    if case != "replay named by a path":  # evaluate.py does not read the replay
+        line = refused(capsys, evaluate.main, [str(path), "--episodes", "1"])
+        assert all(n in line for n in needles), line
+
+
+def test_yaml_file_passed_as_a_checkpoint(tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    path.write_text("seed: 0\nagent:\n  name: dqn\n")
+    assert "corrupt or not a howsure checkpoint" in refused(capsys, evaluate.main, [str(path)])
+
+
+def _header(run: Path) -> Path:
+    return run / "replay" / torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["replay"]
+
+
+def _spoil_actions(run: Path) -> None:
+    header = json.loads(_header(run).read_text())
+    path = run / "replay" / header["files"]["actions_00000"]
+    actions = np.load(path)
+    actions[0] = 99  # CartPole has 2 actions
+    np.save(path, actions)
+
+
+REPLAY_CASES = {  # name: (how the replay is spoilt, words the one line must hold)
+    "header a list": (lambda r: _header(r).write_text("[]"), ["not a JSON object"]),
+    "header not JSON": (lambda r: _header(r).write_text("{oops"), ["missing or corrupt"]),
+    "no size": (lambda r: _rewrite(r, lambda h: h.pop("size")), ["corrupt", "size"]),
+    "bad rng": (lambda r: _rewrite(r, lambda h: h.update(rng=5)), ["corrupt"]),
+    "no files": (lambda r: _rewrite(r, lambda h: h.pop("files")), ["missing or corrupt"]),
+    "files not a table": (lambda r: _rewrite(r, lambda h: h.update(files=[1, 2])), ["no table of files"]),
+    "absolute path": (lambda r: _rewrite(r, lambda h: h["files"].update(obs_00000="/etc/passwd")),
+                      ["not a file of that folder"]),
+    "size past capacity": (lambda r: _rewrite(r, lambda h: h.update(size=10**9)), ["corrupt"]),
+    "chunk deleted": (lambda r: (r / "replay" / json.loads(_header(r).read_text())["files"]["obs_00000"]).unlink(),
+                      ["missing or corrupt"]),
+    "actions out of range": (_spoil_actions, ["actions out of range"]),
+}
+
+
+def _rewrite(run: Path, change) -> None:
+    header = json.loads(_header(run).read_text())
+    change(header)
+    _header(run).write_text(json.dumps(header))
+
+
+@pytest.mark.parametrize("case", sorted(REPLAY_CASES))
+def test_malformed_replay_is_one_line(run_copy, capsys, case):
+    spoil, needles = REPLAY_CASES[case]
+    spoil(run_copy)
+    line = refused(capsys, train.main, ["--resume", str(run_copy), "--quiet"])
+    assert "replay" in line and all(n in line for n in needles), line
+
+
+@pytest.mark.parametrize("field, value", [("written", "abc"), ("written", [-5]), ("pending", 3),
+                                          ("n_envs", -1), ("new_episode", None), ("rng", "x")])
+def test_malformed_atari_replay_header_is_a_user_error(tmp_path, field, value):
+    from replay.atari import AtariReplay
+
+    a = AtariReplay(100, (4, 6, 6), np.uint8, 0.9)
+    frame = np.zeros((1, 4, 6, 6), np.uint8)
+    for _ in range(20):
+        a.add(frame, np.zeros(1), np.zeros(1), frame, np.zeros(1, bool), np.zeros(1, bool))
+    name = a.save(tmp_path)
+    header = json.loads((tmp_path / name).read_text())
+    header[field] = value
+    (tmp_path / name).write_text(json.dumps(header))
+    with pytest.raises(UserError, match="corrupt"):
+        AtariReplay(100, (4, 6, 6), np.uint8, 0.9).load(tmp_path, name)
+
+
+@pytest.mark.parametrize("field, value", [("n_envs", "x"), ("rng", 1), ("files", {"count": "../count.npy"})])
+def test_malformed_sequence_replay_header_is_a_user_error(tmp_path, field, value):
+    from replay.sequence import SequenceReplay
+
+    s = SequenceReplay(200, (3,), np.float32, 0.9, sequence_steps=4)
+    for _ in range(30):
+        s.add(np.zeros((2, 3), np.float32), np.zeros(2, int), np.zeros(2), np.zeros((2, 3), np.float32),
+              np.zeros(2, bool))
+    name = s.save(tmp_path)
+    header = json.loads((tmp_path / name).read_text())
+    header[field] = value
+    (tmp_path / name).write_text(json.dumps(header))
+    with pytest.raises(UserError):
+        SequenceReplay(200, (3,), np.float32, 0.9, sequence_steps=4).load(tmp_path, name)
+
+
+# --------------------------------------------------------------------------- filesystem errors
+
+
+def test_run_dir_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the read-only case needs an ordinary user")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        line = refused(capsys, train.main, [*CARTPOLE, f"run_dir={folder}/run", "total_steps=10"])
+        assert str(folder) in line
+    finally:
+        folder.chmod(0o700)
+
+
+def test_run_dir_under_a_file_is_one_line(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for run_dir in (a_file, a_file / "run", Path("/dev/null")):
+        line = refused(capsys, train.main, [*CARTPOLE, f"run_dir={run_dir}", "total_steps=10"])
+        assert "run_dir" in line or str(run_dir) in line, line
+    assert a_file.read_text() == "x"
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path):
+    """The disk fills while the second checkpoint is written: one line, and the first one still loads."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a small tmpfs (run as root to cover the full disk)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()[:80]})")
+    try:
+        run, pause = disk / "run", tmp_path / "paused"
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HOWSURE_PAUSE_AT": "replay_write@2",
+               "HOWSURE_PAUSE_FILE": str(pause), "HOWSURE_PAUSE_SECONDS": "3"}
+        proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *CARTPOLE, f"run_dir={run}",
+                                 "total_steps=600", "checkpoint_every_steps=200", "torch_threads=1"],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while not pause.exists():
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with open(disk / "filler", "wb") as fh:  # fill the disk while the save is paused
+            try:
+                while True:
+                    fh.write(b"\0" * (1 << 16))
+                    fh.flush()
+            except OSError:
+                pass
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in err, err[-2000:]
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "No space left" in lines[0], lines
+        state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+        assert state["step"] == 200
+        header = json.loads((run / "replay" / state["replay"]).read_text())
+        assert header["steps_added"] == state["step"]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

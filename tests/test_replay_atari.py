@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from gymnasium import spaces
 
@@ -19,6 +20,7 @@ from howsure.errors import UserError
 from envs.make import EnvSpec
 from replay import ReplayConfig, make_replay
 from replay.atari import AtariReplay
+from replay.files import collect
 from replay.prioritized import PrioritySettings
 from replay.uniform import UniformReplay
 
@@ -220,18 +222,20 @@ def test_atari_save_load_round_trips_exactly(tmp_path, options):
     make = lambda: AtariReplay(600, (4, 6, 6), np.uint8, 0.9, seed=3, **options)  # noqa: E731
     a = make()
     _synthetic(a, 2, 200)
-    a.save(tmp_path / "replay")
+    first = a.save(tmp_path / "replay")
     _synthetic(a, 2, 250, seed=1)  # wrap the ring, then save again into the same folder
-    a.save(tmp_path / "replay")
+    header_name = a.save(tmp_path / "replay")
+    removed = collect(tmp_path / "replay", header_name)  # what a checkpoint naming it does once written
+    assert first in {p.name for p in removed}
     b = make()
-    b.load(tmp_path / "replay")
+    b.load(tmp_path / "replay", header_name)
     for name in AtariReplay._SLOT_ARRAYS:
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     assert np.array_equal(a.frames.get(np.arange(600)), b.frames.get(np.arange(600)))
     assert len(a) == len(b) and a.steps_added == b.steps_added
     _same_samples(a, b)
     # one header plus the files it names; earlier saves' files are gone
-    header = json.loads((tmp_path / "replay" / "header.json").read_text())
+    header = json.loads((tmp_path / "replay" / header_name).read_text())
     assert sorted(p.name for p in (tmp_path / "replay").glob("*.npy")) == sorted(header["files"].values())
     # after a resume the loop starts new episodes: the first stack repeats its first frame
     frame = np.full((2, 4, 6, 6), 7, dtype=np.uint8)
@@ -243,9 +247,9 @@ def test_atari_save_load_round_trips_exactly(tmp_path, options):
 def test_uniform_save_load_round_trips_exactly(tmp_path, options):
     a = UniformReplay(300, (4, 3, 3), np.uint8, 0.9, seed=5, **options)
     _synthetic(a, 2, 200)
-    a.save(tmp_path / "replay")
+    name = a.save(tmp_path / "replay")
     b = UniformReplay(300, (4, 3, 3), np.uint8, 0.9, seed=5, **options)
-    b.load(tmp_path / "replay")
+    b.load(tmp_path / "replay", name)
     for name in UniformReplay._ARRAYS:
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     _same_samples(a, b)
@@ -254,9 +258,9 @@ def test_uniform_save_load_round_trips_exactly(tmp_path, options):
 def test_load_refuses_other_settings(tmp_path):
     a = AtariReplay(100, (4, 6, 6), np.uint8, 0.9)
     _synthetic(a, 1, 20)
-    a.save(tmp_path / "r")
+    name = a.save(tmp_path / "r")
     with pytest.raises(UserError, match="n_step"):
-        AtariReplay(100, (4, 6, 6), np.uint8, 0.9, n_step=3).load(tmp_path / "r")
+        AtariReplay(100, (4, 6, 6), np.uint8, 0.9, n_step=3).load(tmp_path / "r", name)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -299,11 +303,11 @@ def test_train_on_pong_with_atari_replay_and_resume_keeps_it(tmp_path, cli):
             "eval.every_steps=0", "checkpoint_every_steps=1000", "log.every_steps=40"]
     first = cli("train.py", *args)
     assert first.returncode == 0, first.stderr[-2000:]
-    header = json.loads((run / "replay" / "header.json").read_text())
+    header = json.loads((run / "replay" / torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["replay"]).read_text())
     assert header["kind"] == "atari" and header["steps_added"] == 240 and header["n_valid"] > 200
     second = cli("train.py", "--resume", str(run), "--quiet", "total_steps=280")
     assert second.returncode == 0, second.stderr[-2000:]
-    header = json.loads((run / "replay" / "header.json").read_text())
+    header = json.loads((run / "replay" / torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["replay"]).read_text())
     assert header["steps_added"] == 280  # 240 loaded + 40 new: the replay came back
     leaves = np.load(run / "replay" / header["files"]["priorities"])
     valid = np.load(run / "replay" / header["files"]["valid"])

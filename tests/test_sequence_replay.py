@@ -75,9 +75,9 @@ def test_windows_from_zero_state_when_not_stored():
 def test_save_load_round_trip_and_resume_cuts_open_episodes(tmp_path):
     buf = SequenceReplay(200, (3,), np.float32, GAMMA, seed=3, sequence_steps=5, burn_in_steps=2)
     fill(buf, 2, 150)
-    buf.save(tmp_path)
+    name = buf.save(tmp_path)
     other = SequenceReplay(200, (3,), np.float32, GAMMA, seed=99, sequence_steps=5, burn_in_steps=2)
-    other.load(tmp_path)
+    other.load(tmp_path, name)
     assert len(other) == len(buf)
     np.testing.assert_array_equal(other.obs, buf.obs)
     np.testing.assert_array_equal(other.states, buf.states)
@@ -87,7 +87,7 @@ def test_save_load_round_trip_and_resume_cuts_open_episodes(tmp_path):
     a, b = buf.sample(32), other.sample(32)
     assert a.obs.shape == b.obs.shape
     with pytest.raises(UserError):
-        SequenceReplay(100, (3,), np.float32, GAMMA).load(tmp_path)  # another capacity
+        SequenceReplay(100, (3,), np.float32, GAMMA).load(tmp_path, name)  # another capacity
 
 
 def test_env_count_must_stay_fixed():

@@ -42,11 +42,20 @@ def test_discounted_return_matches_hand_computation(cartpole_run):
     np.testing.assert_allclose(discounted, (1 - 0.9 ** lengths) / (1 - 0.9), rtol=1e-6)
 
 
+def torch_load(path):
+    import torch
+
+    return torch.load(path, weights_only=True)
+
+
 def test_run_directory_contents(cartpole_run):
     run_dir, res = cartpole_run
     for name in ("config.yaml", "checkpoints/final.pt", "checkpoints/latest.pt", "model.safetensors",
-                 "summary.json", "replay/header.json"):
+                 "summary.json"):
         assert (run_dir / name).is_file(), name
+    # the replay generation the latest checkpoint names, and no other header beside it
+    named = torch_load(run_dir / "checkpoints" / "latest.pt")["replay"]
+    assert [p.name for p in (run_dir / "replay").glob("header*")] == [named]
     assert "evaluate.py" in res.stdout and "tensorboard --logdir" in res.stdout
     import torch
 

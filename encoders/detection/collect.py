@@ -40,7 +40,7 @@ def collect(env_id: str, frames: int, *, seed: int = 0, every_steps: int = 2, ch
     game = game_labels(env_id)
     agent = None
     if checkpoint:
-        from evaluate import load_run
+        from howsure.evaluation import load_run
 
         cfg, agent, _ = load_run(checkpoint)
         if cfg.env.id != env_id:
