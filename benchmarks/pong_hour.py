@@ -62,6 +62,15 @@ def final_evaluation(run_dir: Path, episodes: int, seed: int) -> dict:
         return json.loads(out.read_text())
 
 
+def machine_label(result: dict) -> str:
+    """'2 cores (AMD EPYC ...)', with the GPU where training ran on one."""
+    m = result["machine"]
+    label = f"{m['cores']} cores ({m['cpu_model']})"
+    if str(result.get("device", "cpu")).startswith("cuda") and m.get("gpu"):
+        label += f" + {m['gpu']}"
+    return label
+
+
 def plot(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -83,16 +92,20 @@ def plot(result: dict, path: Path) -> None:
                        label=f"{name}: {steps / 1e6:.0f}M steps at SB3's {sps:.0f} steps/s here = {minutes / 60:.1f} h")
     if "Pong" in result["protocol"]["env_id"]:
         ax.axhline(18, color="green", linewidth=0.8)
-    ax.set_xscale("symlog", linthresh=60, linscale=2)
-    ticks = [0, 15, 30, 45, 60, 120, 300, 600, 1200]
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.set_xlim(0, 1300)
-    ax.set_xlabel("wall-clock minutes of training (log scale past 60)")
+    if sps:  # the peers' hours need a log scale past the hour
+        ax.set_xscale("symlog", linthresh=60, linscale=2)
+        ticks = [0, 15, 30, 45, 60, 120, 300, 600, 1200]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.set_xlim(0, 1300)
+        ax.set_xlabel("wall-clock minutes of training (log scale past 60)")
+    else:
+        ax.set_xlim(0, max(c["wall_minutes"] for c in curve + [{"wall_minutes": result["train_wall_minutes"]}]) * 1.05)
+        ax.set_xlabel("wall-clock minutes of training")
     ax.set_ylabel(f"evaluated return ({result['protocol']['env_id']})")
     if "Pong" in result["protocol"]["env_id"]:
         ax.set_ylim(-21.5, 21.5)
     ax.set_title(f"{result['protocol']['env_id']}, seed {result['seed']}: {result['mean_return']:+.1f} after {result['train_wall_minutes']:.0f} min "
-                 f"on {result['machine']['cores']} cores ({result['machine']['cpu_model']})", fontsize=9)
+                 f"on {machine_label(result)}", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +136,7 @@ python evaluate.py {out_dir} --episodes 1 --video videos/
 | protocol | sticky actions {result['protocol']['sticky_action_prob']}, up to {result['protocol']['noop_max']} no-op starts, frame skip {result['protocol']['frame_skip']}, epsilon {result['protocol']['epsilon']}, full game, raw score |
 | evaluation seeds | `evaluate.py --seed {result['eval_seed']} --episodes {len(result['returns'])}` |
 | training | {result['train_steps']:,} agent steps in {result['train_wall_minutes']:.1f} wall-clock minutes, seed {result['seed']}, preset `{result['preset']}` (the resolved config is `config.yaml` here) |
-| machine | {m['cpu_model']}, {m['cores']} cores, torch {m['torch']} ({m['torch_cpu_capability']}), load average {m['load_start']} at the start |
+| machine | {machine_label(result)}, torch {m['torch']} ({m['torch_cpu_capability']}), load average {m['load_start']} at the start |
 | date | {result['date']} |
 | produced by | `{result['command']}` |
 | full result | `{json_path}` |
@@ -183,6 +196,7 @@ def main() -> int:
         sb3 = round(sb3_sps(args.sb3_steps), 1)
     result = {
         "preset": str(PRESET.relative_to(ROOT)), "agent": cfg.agent.name, "encoder": cfg.encoder.name,
+        "device": cfg.device,
         "seed": cfg.seed, "mean_return": evaluation["mean_return"], "returns": evaluation["returns"],
         "std_return": evaluation["std_return"], "min_return": evaluation["min_return"],
         "train_wall_minutes": round(loop["wall_seconds"] / 60, 2), "train_steps": int(state["step"]),
