@@ -8,6 +8,7 @@ and env steps per second of Pong through gymnasium's wrappers (one game) and thr
 vector env (32 games, one thread), random actions.
 
     python benchmarks/update_cost.py --json benchmarks/results/update_cost.json
+    python benchmarks/update_cost.py --device cuda     # the same updates on a GPU
 
 `ms_per_sample` divides an update's time by its batch: the CPU cost of one learning sample.
 """
@@ -37,14 +38,20 @@ CASES = [  # name, agent, encoder, screen, batch, extra overrides
 ]
 
 
-def update_ms(agent_name: str, encoder: str, screen: int, batch: int, extra: list[str], reps: int) -> float:
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def update_ms(agent_name: str, encoder: str, screen: int, batch: int, extra: list[str], reps: int,
+              device: str = "cpu") -> float:
     from agents import make_agent
     from envs import EnvSpec
     from gymnasium import spaces
     from howsure import config
     from replay.batch import Batch
 
-    overrides = [f"agent.name={agent_name}", f"encoder.name={encoder}", "env.id=ALE/Pong-v5", *extra]
+    overrides = [f"agent.name={agent_name}", f"encoder.name={encoder}", "env.id=ALE/Pong-v5", f"device={device}", *extra]
     if agent_name == "dqn":
         overrides += ["agent.double_dqn=true", "agent.dueling=true", f"agent.batch_size={batch}"]
     cfg = config.load(None, overrides)
@@ -72,9 +79,11 @@ def update_ms(agent_name: str, encoder: str, screen: int, batch: int, extra: lis
             agent._learn(1)
     for _ in range(5):
         step()
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(reps):
         step()
+    _sync(device)
     return (time.perf_counter() - t0) / reps * 1000
 
 
@@ -100,13 +109,14 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=40, help="timed updates per case")
     p.add_argument("--env-steps", type=int, default=4_000)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cpu", help="torch device of the updates (cpu, cuda)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    result = {"machine": machine.describe(), "torch_threads": torch.get_num_threads(), "updates": {}, "env_sps": {}}
+    result = {"machine": machine.describe(), "device": args.device, "torch_threads": torch.get_num_threads(), "updates": {}, "env_sps": {}}
     for name, agent_name, encoder, screen, batch, extra in CASES:
-        ms = update_ms(agent_name, encoder, screen, batch, extra, args.reps)
+        ms = update_ms(agent_name, encoder, screen, batch, extra, args.reps, args.device)
         result["updates"][name] = {"batch": batch, "ms_per_update": round(ms, 2), "ms_per_sample": round(ms / batch, 3)}
         print(f"{name}: {ms:.1f} ms per update of {batch}", file=sys.stderr, flush=True)
     for backend in ("gymnasium", "ale_vector"):
