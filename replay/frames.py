@@ -82,7 +82,7 @@ class FrameStore:
         unique, inverse = np.unique(slots.ravel(), return_inverse=True)
         size, blobs, decompress = self.frame_bytes, self._blobs, self._lz4.decompress
         # one small copy per frame into a preallocated array: joining the blocks into one big
-        # bytes object first measured 7x slower (CPU time)
+        # bytes object first copies every byte twice
         frames = np.empty((len(unique), size), dtype=np.uint8)
         for i, s in enumerate(unique.tolist()):
             frames[i] = np.frombuffer(decompress(blobs[s], uncompressed_size=size), dtype=np.uint8)
