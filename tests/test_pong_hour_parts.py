@@ -274,3 +274,17 @@ def test_atari_videos_play_at_the_games_speed():
 
     assert video_fps(config.load("configs/dqn_pong.yaml")) == 15.0
     assert video_fps(config.load("configs/dqn_pong.yaml", ["env.frame_skip=2"])) == 30.0
+
+
+def test_shipped_pong_agent_loads_and_wins_points():
+    """pretrained/pong plays from the export alone and is ahead after the first 8,000 frames."""
+    from howsure.evaluation import evaluate_agent, load_run, make_eval_envs
+
+    cfg, agent, meta = load_run("pretrained/pong", ["env.max_episode_frames=8000"])
+    assert meta["env_id"] == "ALE/Pong-v5" and cfg.agent.name == "pqn"
+    envs = make_eval_envs(cfg, num_envs=1)
+    try:
+        (episode,) = evaluate_agent(agent, envs, 1, 0.01, seed=900_000_000, step=0, gamma=0.99)
+    finally:
+        envs.close()
+    assert episode.episodic_return > 0, episode
