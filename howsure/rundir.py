@@ -146,6 +146,15 @@ def remove_temp_files(run_dir: Path) -> list[Path]:
     return removed
 
 
+def check_utf8(path: Path, what: str) -> None:
+    """Run files (config.yaml, event files) record their own path as text: it must be UTF-8."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{what} {str(path).encode('utf-8', 'replace').decode()!r} is not valid UTF-8; "
+                        "pass a path of UTF-8 characters") from None
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same folder and a rename: readers see the old or the new file."""
     path = Path(path)

@@ -271,6 +271,7 @@ def prepare_run_dir(cfg: config.Config, overwrite: bool) -> tuple[config.Config,
     only when no other process holds it; every refusal leaves its files as they were.
     """
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+    rundir.check_utf8(run_dir, "run_dir")
     exists = (f"run directory {str(run_dir)!r} already exists; pass --overwrite to "
               f"replace it, --resume {run_dir} to continue it, or another run_dir=")
     if run_dir.exists() and not run_dir.is_dir():
@@ -299,6 +300,7 @@ def prepare_run_dir(cfg: config.Config, overwrite: bool) -> tuple[config.Config,
 def load_resume(run_dir: Path, overrides: list[str]) -> tuple[config.Config, dict]:
     """The saved config with `overrides`, and the latest checkpoint; the run directory is locked and
     swept of temp files first. config.yaml is rewritten by train() only once the run is accepted."""
+    rundir.check_utf8(run_dir, "--resume")
     if not run_dir.is_dir():
         raise UserError(f"--resume {str(run_dir)!r}: no such run directory")
     if rundir.is_run_dir(run_dir) or (run_dir / "checkpoints" / "latest.pt").is_file():

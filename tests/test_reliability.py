@@ -389,15 +389,21 @@ def test_malformed_sequence_replay_header_is_a_user_error(tmp_path, field, value
 
 
 def test_run_dir_that_cannot_be_written_is_one_line(tmp_path, capsys):
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders; the read-only case needs an ordinary user")
     folder = tmp_path / "ro"
     folder.mkdir()
-    folder.chmod(0o500)
+    if os.geteuid() == 0:  # root writes through permissions: a read-only mount instead
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                                 capture_output=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"root, and cannot mount a read-only tmpfs here ({mounted.stderr.decode().strip()[:80]})")
+    else:
+        folder.chmod(0o500)
     try:
         line = refused(capsys, train.main, [*CARTPOLE, f"run_dir={folder}/run", "total_steps=10"])
-        assert str(folder) in line
+        assert str(folder) in line and ("Read-only" in line or "Permission denied" in line), line
     finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(folder)], capture_output=True)
         folder.chmod(0o700)
 
 
@@ -408,6 +414,9 @@ def test_run_dir_under_a_file_is_one_line(tmp_path, capsys):
         line = refused(capsys, train.main, [*CARTPOLE, f"run_dir={run_dir}", "total_steps=10"])
         assert "run_dir" in line or str(run_dir) in line, line
     assert a_file.read_text() == "x"
+    not_utf8 = str(tmp_path) + "/bad" + b"\xff".decode("utf-8", "surrogateescape")  # as argv gives it
+    assert "not valid UTF-8" in refused(capsys, train.main, [*CARTPOLE, f"run_dir={not_utf8}", "total_steps=10"])
+    assert not any(p.name.startswith("bad") for p in tmp_path.iterdir())
 
 
 def test_full_disk_keeps_the_previous_checkpoint(tmp_path):
