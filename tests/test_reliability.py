@@ -184,6 +184,12 @@ def test_collect_keeps_only_the_named_generation(tmp_path):
 @pytest.mark.parametrize("overrides, needles", [
     (["agent.gamma=1.5"], ["'agent.gamma'", "[0, 1]"]),
     (["agent.gamma=-0.1"], ["'agent.gamma'", "[0, 1]"]),
+    (["agent.gamma=2"], ["'agent.gamma'", "[0, 1]"]),  # the values issue 15 found accepted
+    (["agent.gamma=-1"], ["'agent.gamma'", "[0, 1]"]),
+    (["total_steps=-5"], ["'total_steps'", ">= 1"]),
+    (["agent.updates_per_train=-1"], ["'agent.updates_per_train'", ">= 1"]),
+    (["agent.target_tau=-2"], ["'agent.target_tau'", "(0, 1]"]),
+    (["encoder.mlp.hidden_sizes=[-1]"], ["'encoder.mlp.hidden_sizes'", ">= 1"]),
     (["agent.epsilon_start=2"], ["'agent.epsilon_start'", "[0, 1]"]),
     (["agent.epsilon_end=-0.5"], ["'agent.epsilon_end'", "[0, 1]"]),
     (["env.sticky_action_prob=1.2"], ["'env.sticky_action_prob'", "[0, 1]"]),
