@@ -225,7 +225,7 @@ class SequenceReplay:
                     self.states = np.zeros((n_envs, self.rows, size), dtype=np.float32)
                 if "files" in header:
                     files = header["files"]
-                    self.chunks.chunk = int(header.get("chunk_rows", self.chunks.chunk))
+                    self.chunks.chunk = max(1, int(header.get("chunk_rows", self.chunks.chunk)))
                     self.chunks.load(directory, files, self._row_arrays(), self.rows)
                     per_env = {n: load_array(directory, files[n]) for n in self._PER_ENV}
                 else:  # a legacy folder: one <name>.npy per array

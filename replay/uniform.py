@@ -148,7 +148,7 @@ class UniformReplay:
                 raise ValueError(f"size {size} or pos {pos} outside the capacity")
             targets = {n: getattr(self, n) for n in self._ARRAYS}
             if "files" in header:
-                self.chunks.chunk = int(header.get("chunk_rows", self.chunks.chunk))
+                self.chunks.chunk = max(1, int(header.get("chunk_rows", self.chunks.chunk)))
                 self.chunks.load(directory, header["files"], targets, size)
             else:  # a legacy folder: one <name>.npy per array
                 for name, target in targets.items():
