@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from howsure import config, dashboards, rundir, runstate, seeding
+from howsure import config, dashboards, runstate, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.learner import Learner
@@ -270,7 +270,7 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     from agents import make_agent
     from howsure.evaluation import make_eval_envs
     from replay import make_replay
-    from howsure.training import StopFlag, crossed, evaluate_and_log, export_weights, write_summary
+    from howsure.training import StopFlag, accept_run, crossed, evaluate_and_log, export_weights, write_summary
 
     d = cfg.distributed
     if d.actors <= 0:
@@ -295,16 +295,7 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     buffer = make_replay(cfg.replay, spec, gamma, seed=cfg.seed)
     eval_envs = make_eval_envs(cfg) if cfg.eval.every_steps > 0 else None
 
-    step, loop = 0, {"episodes": 0, "best_eval": None, "stopped_at_return": None, "wall_seconds": 0.0}
-    if resume is not None:
-        agent.load_state_dict(resume["agent"])
-        seeding.set_rng_state(resume["rng"])
-        step, loop = int(resume["step"]), dict(resume["loop"])
-        runstate.load_replay(run_dir, resume, buffer)  # the generation the checkpoint names
-    # The run is accepted: a refused start (above) leaves the previous run and config.yaml as they were.
-    if replace:
-        rundir.clear(run_dir)
-    rundir.write_text_atomic(run_dir / "config.yaml", config.to_yaml(cfg))
+    step, loop = accept_run(cfg, run_dir, agent, buffer, resume, replace)
     logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
     used = dashboards.config_in_use(cfg, agent, spec)  # as train.py: only what the run reads
     if resume is None:

@@ -73,17 +73,7 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace
                         "learns from sequences and only it does; use replay.kind=sequence exactly when encoder.name=lstm")
     eval_envs = make_eval_envs(cfg) if cfg.eval.every_steps > 0 else None
 
-    step, loop = 0, {"episodes": 0, "best_eval": None, "stopped_at_return": None, "wall_seconds": 0.0}
-    if resume is not None:
-        agent.load_state_dict(resume["agent"])
-        seeding.set_rng_state(resume["rng"])
-        step, loop = int(resume["step"]), dict(resume["loop"])
-        if buffer is not None:
-            runstate.load_replay(run_dir, resume, buffer)  # the generation the checkpoint names
-    # The run is accepted: a refused start (above) leaves the previous run and config.yaml as they were.
-    if replace:
-        rundir.clear(run_dir)
-    rundir.write_text_atomic(run_dir / "config.yaml", config.to_yaml(cfg))
+    step, loop = accept_run(cfg, run_dir, agent, buffer, resume, replace)
 
     # Events at the checkpoint's step were written before it was saved; anything later is dropped.
     logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
@@ -210,6 +200,24 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace
     if eval_envs is not None:
         eval_envs.close()
     return write_summary(run_dir, step, loop, interrupted, recent)
+
+
+def accept_run(cfg: config.Config, run_dir: Path, agent, buffer, resume: dict | None,
+               replace: bool) -> tuple[int, dict]:
+    """(step, loop) to start from: the checkpoint's agent, RNG and replay when resuming. Called
+    once every check has passed, so a refused start leaves the previous run and its config.yaml
+    as they were; only then is the run --overwrite replaces deleted and config.yaml written."""
+    step, loop = 0, {"episodes": 0, "best_eval": None, "stopped_at_return": None, "wall_seconds": 0.0}
+    if resume is not None:
+        agent.load_state_dict(resume["agent"])
+        seeding.set_rng_state(resume["rng"])
+        step, loop = int(resume["step"]), dict(resume["loop"])
+        if buffer is not None:
+            runstate.load_replay(run_dir, resume, buffer)  # the generation the checkpoint names
+    if replace:
+        rundir.clear(run_dir)
+    rundir.write_text_atomic(run_dir / "config.yaml", config.to_yaml(cfg))
+    return step, loop
 
 
 def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Logger, loop: dict,
