@@ -32,3 +32,13 @@ def _threads():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def assert_one_line(res, *needles: str) -> None:
+    """A CLI subprocess refused its input: exit code 2, one 'error:' line holding every needle, no traceback."""
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert "Traceback" not in res.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])

@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from tests.conftest import assert_one_line, run_cli
 
 CARTPOLE = ["--config", "configs/dqn_cartpole.yaml", "total_steps=300", "eval.every_steps=0", "--quiet"]
 
@@ -18,15 +18,6 @@ def trained(tmp_path_factory):
     return run_dir
 
 
-def assert_clean_error(res, *needles):
-    assert res.returncode == 2, (res.returncode, res.stderr)
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    assert "Traceback" not in res.stderr
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-
-
 @pytest.mark.parametrize("override, needles", [
     ("env.id=CartPol-v1", ["unknown env id 'CartPol-v1'", "did you mean 'CartPole-v1'"]),
     ("env.id=ALE/Pongg-v5", ["ALE/Pongg-v5", "ALE/Pong-v5"]),
@@ -37,35 +28,35 @@ def assert_clean_error(res, *needles):
 ])
 def test_bad_training_input(tmp_path, override, needles):
     res = run_cli("train.py", *CARTPOLE, f"run_dir={tmp_path}/r", override)
-    assert_clean_error(res, *needles)
+    assert_one_line(res, *needles)
     assert not (tmp_path / "r" / "checkpoints").exists()
 
 
 def test_tabular_agent_on_a_vector_env(tmp_path):
     res = run_cli("train.py", "--config", "configs/tabular_nchain.yaml", f"run_dir={tmp_path}/r", "env.id=CartPole-v1")
-    assert_clean_error(res, "tabular_q needs a discrete observation space", "CartPole-v1")
+    assert_one_line(res, "tabular_q needs a discrete observation space", "CartPole-v1")
 
 
 def test_missing_config_file(tmp_path):
-    assert_clean_error(run_cli("train.py", "--config", "configs/nope.yaml"), "configs/nope.yaml", "not found")
+    assert_one_line(run_cli("train.py", "--config", "configs/nope.yaml"), "configs/nope.yaml", "not found")
 
 
 def test_existing_run_directory_is_not_overwritten(trained):
     before = (trained / "checkpoints" / "final.pt").read_bytes()
-    assert_clean_error(run_cli("train.py", *CARTPOLE, f"run_dir={trained}"), "already exists", "--overwrite")
+    assert_one_line(run_cli("train.py", *CARTPOLE, f"run_dir={trained}"), "already exists", "--overwrite")
     assert (trained / "checkpoints" / "final.pt").read_bytes() == before
 
 
 def test_missing_checkpoint(tmp_path):
-    assert_clean_error(run_cli("evaluate.py", str(tmp_path / "nothing.pt")), "not found")
-    assert_clean_error(run_cli("evaluate.py", str(tmp_path)), "no checkpoints/final.pt")
+    assert_one_line(run_cli("evaluate.py", str(tmp_path / "nothing.pt")), "not found")
+    assert_one_line(run_cli("evaluate.py", str(tmp_path)), "no checkpoints/final.pt")
 
 
 def test_corrupt_checkpoint(tmp_path, trained):
     bad = tmp_path / "bad.pt"
     data = (trained / "checkpoints" / "final.pt").read_bytes()
     bad.write_bytes(data[: len(data) // 2])
-    assert_clean_error(run_cli("evaluate.py", str(bad)), "corrupt")
+    assert_one_line(run_cli("evaluate.py", str(bad)), "corrupt")
 
 
 class Boom:
@@ -79,24 +70,24 @@ def test_checkpoint_with_arbitrary_pickle_is_refused_not_run(tmp_path):
     evil = tmp_path / "evil.pt"
     torch.save({"format": "howsure-checkpoint/1", "payload": Boom()}, evil, pickle_protocol=pickle.HIGHEST_PROTOCOL)
     res = run_cli("evaluate.py", str(evil), cwd=tmp_path)
-    assert_clean_error(res, "corrupt or not a howsure checkpoint")
+    assert_one_line(res, "corrupt or not a howsure checkpoint")
     assert not (tmp_path / "PWNED").exists()
 
 
 def test_checkpoint_of_another_env_or_agent(trained, tmp_path):
-    assert_clean_error(run_cli("evaluate.py", str(trained), "env.id=Acrobot-v1"),
+    assert_one_line(run_cli("evaluate.py", str(trained), "env.id=Acrobot-v1"),
                        "written by agent 'dqn' on 'CartPole-v1'")
-    assert_clean_error(run_cli("train.py", "--resume", str(trained), "agent.name=tabular_q"), "tabular_q")
+    assert_one_line(run_cli("train.py", "--resume", str(trained), "agent.name=tabular_q"), "tabular_q")
 
 
 def test_checkpoint_with_mismatched_network(trained):
-    assert_clean_error(run_cli("evaluate.py", str(trained), "encoder.mlp.hidden_sizes=[8]"),
+    assert_one_line(run_cli("evaluate.py", str(trained), "encoder.mlp.hidden_sizes=[8]"),
                        "do not fit this network")
 
 
 def test_render_without_display(trained):
     res = run_cli("evaluate.py", str(trained), "--render", env={"DISPLAY": ""})
-    assert_clean_error(res, "display", "--video")
+    assert_one_line(res, "display", "--video")
 
 
 @pytest.mark.parametrize("override, needles", [
@@ -104,4 +95,4 @@ def test_render_without_display(trained):
     ("replay.kind=sequence", ["encoder 'mlp' with replay.kind='sequence'"]),
 ])
 def test_recurrent_encoder_and_replay_kind_must_match(tmp_path, override, needles):
-    assert_clean_error(run_cli("train.py", *CARTPOLE, f"run_dir={tmp_path}/r", override), *needles)
+    assert_one_line(run_cli("train.py", *CARTPOLE, f"run_dir={tmp_path}/r", override), *needles)

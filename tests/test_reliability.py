@@ -25,7 +25,7 @@ import train
 from howsure import config, rundir
 from howsure.errors import UserError
 from replay.files import collect
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, assert_one_line, run_cli
 
 CARTPOLE = ["--config", "configs/dqn_cartpole.yaml", "eval.every_steps=0", "--quiet"]
 
@@ -39,15 +39,6 @@ def refused(capsys, main, argv: list[str]) -> str:
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     return lines[0]
-
-
-def assert_one_line(res, *needles: str) -> None:
-    assert res.returncode == 2, (res.returncode, res.stderr)
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    assert "Traceback" not in res.stderr
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
