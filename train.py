@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import envs
-from howsure import config, rundir
+from howsure import config, rundir, tracking
 from howsure.errors import UserError, cli_main
 from howsure.runtime import resolve_auto
 # the library parts, importable from here as before
@@ -26,6 +26,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="no progress bar (same as log.quiet=true)")
     p.add_argument("--seeds", metavar="0,1,2", help="a seed sweep: one run per seed under one folder "
                    "(howsure/sweep.py); plot it with python -m howsure.plot SWEEP_DIR")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
+                   help="a grid sweep, repeatable: one run per combination of values (and per seed of "
+                   "--seeds, else the config's seed), e.g. --sweep agent.lr=1e-4,5e-4")
+    p.add_argument("--track", action="store_true", help="mirror the TensorBoard stream to Weights & Biases "
+                   "(same as log.track=true; pip install -e '.[track]'; WANDB_MODE=offline keeps it local)")
     p.add_argument("--sweep-backend", choices=["auto", "ray", "serial"], default="auto",
                    help="seeds in parallel as Ray tasks, or one after another (auto: Ray if installed)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. agent.lr=1e-4")
@@ -38,20 +43,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    overrides = args.overrides + (["log.quiet=true"] if args.quiet else [])
-    if args.seeds:
-        from howsure.sweep import parse_seeds, run_sweep
+    overrides = args.overrides + (["log.quiet=true"] if args.quiet else []) + (["log.track=true"] if args.track else [])
+    if args.seeds or args.sweep:
+        from howsure.sweep import parse_grid, parse_seeds, run_sweep
 
         if args.resume or not args.config:
-            raise UserError("--seeds starts new runs: pass --config, not --resume")
-        run_sweep(args.config, parse_seeds(args.seeds), overrides, overwrite=args.overwrite,
-                  backend=args.sweep_backend)
+            raise UserError("--seeds and --sweep start new runs: pass --config, not --resume")
+        grid = parse_grid(args.sweep)
+        if args.track:
+            tracking.require_wandb()
+        run_sweep(args.config, parse_seeds(args.seeds) if args.seeds else None, overrides,
+                  overwrite=args.overwrite, backend=args.sweep_backend, grid=grid)
         return 0
     if args.resume:
         cfg, resume = load_resume(Path(args.resume), overrides)
         run_dir = Path(cfg.run_dir)
+        if cfg.log.track:
+            try:
+                tracking.require_wandb()
+            except UserError:
+                rundir.release(run_dir)  # load_resume locked it
+                raise
     else:
         cfg = config.load(args.config, overrides)
+        if cfg.log.track:
+            tracking.require_wandb()  # before the run directory exists
         envs.register_third_party(cfg.env.register)
         envs.check_id(cfg.env.id)
         cfg, run_dir = prepare_run_dir(cfg, args.overwrite)

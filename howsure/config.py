@@ -70,6 +70,9 @@ class EvalConfig:
 class LogConfig:
     every_steps: int = 1_000  # agent steps between loss/SPS scalars
     quiet: bool = False  # no progress bar, only the closing summary
+    track: bool = False  # mirror TensorBoard to Weights & Biases (train.py --track; howsure/tracking.py)
+    wandb_project: str = "howsure"
+    wandb_entity: str = ""  # empty: wandb's default entity
 
 
 @dataclass(frozen=True)

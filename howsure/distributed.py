@@ -30,7 +30,6 @@ from howsure import config, dashboards, runstate, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.learner import Learner
-from howsure.logger import Logger
 from howsure.runtime import configure_torch, resolve_auto
 
 # Agents whose training exploration is epsilon-greedy: exploration=auto gives them Ape-X epsilons.
@@ -270,7 +269,8 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     from agents import make_agent
     from howsure.evaluation import make_eval_envs
     from replay import make_replay
-    from howsure.training import StopFlag, accept_run, crossed, evaluate_and_log, export_weights, write_summary
+    from howsure.training import (StopFlag, accept_run, crossed, evaluate_and_log, export_weights, open_logger,
+                                  write_summary)
 
     d = cfg.distributed
     if d.actors <= 0:
@@ -296,11 +296,8 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     eval_envs = make_eval_envs(cfg) if cfg.eval.every_steps > 0 else None
 
     step, loop = accept_run(cfg, run_dir, agent, buffer, resume, replace)
-    logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
     used = dashboards.config_in_use(cfg, agent, spec)  # as train.py: only what the run reads
-    if resume is None:
-        logger.text("config", dashboards.config_text(used))
-        logger.custom_scalars(dashboards.scalars_layout())
+    logger = open_logger(cfg, run_dir, step, resume, used)
 
     started = connect(d.address)
     bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",

@@ -9,14 +9,18 @@ evaluation videos (howsure/dashboards.py decides what goes in them).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 from torch.utils.tensorboard import SummaryWriter
 
 
 class Logger:
-    def __init__(self, log_dir: str | Path, purge_step: int | None = None):
+    def __init__(self, log_dir: str | Path, purge_step: int | None = None,
+                 track: Callable[[], Any] | None = None):
         # purge_step drops events a crashed run wrote after its last checkpoint, so a resumed
-        # run's curves continue without duplicated steps.
+        # run's curves continue without duplicated steps. track starts an experiment tracker that
+        # hooks TensorBoard's writer (howsure/tracking.py), so it runs before the writer exists.
+        self.tracker = track() if track is not None else None
         self.writer = SummaryWriter(str(log_dir), purge_step=purge_step, flush_secs=10)
         self.tags: set[str] = set()  # scalar tags written by this Logger (dashboards.scalars_layout)
 
@@ -78,6 +82,8 @@ class Logger:
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
+        if self.tracker is not None:
+            self.tracker.finish()
 
 
 def read_scalars(log_dir: str | Path, wall_time: bool = False) -> dict[str, list[tuple]]:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 import envs
 from agents import make_agent
-from howsure import checkpoint, config, dashboards, export, rundir, runstate, seeding
+from howsure import checkpoint, config, dashboards, export, rundir, runstate, seeding, tracking
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.evaluation import evaluate_agent, make_eval_envs
@@ -57,6 +57,18 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
+def open_logger(cfg: config.Config, run_dir: Path, step: int, resume: dict | None, used: dict) -> Logger:
+    """The run's TensorBoard writer, and with log.track its wandb mirror (howsure/tracking.py). A
+    new run gets its config text and custom-scalars layout; a resumed one drops the events written
+    after its checkpoint's step (they were logged before the crash, not saved)."""
+    track = (lambda: tracking.start(cfg, run_dir, used, resume is not None)) if cfg.log.track else None
+    logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None, track=track)
+    if resume is None:
+        logger.text("config", dashboards.config_text(used))
+        logger.custom_scalars(dashboards.scalars_layout())
+    return logger
+
+
 def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace: bool = False) -> dict:
     """Train into run_dir (locked by the caller). replace: the old run there (--overwrite) is
     deleted only once this run is accepted, so a refused start keeps it."""
@@ -75,12 +87,9 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace
 
     step, loop = accept_run(cfg, run_dir, agent, buffer, resume, replace)
 
-    # Events at the checkpoint's step were written before it was saved; anything later is dropped.
-    logger = Logger(run_dir, purge_step=step + 1 if resume is not None else None)
     used = dashboards.config_in_use(cfg, agent, spec)  # the config without sections this run never reads
+    logger = open_logger(cfg, run_dir, step, resume, used)
     if resume is None:
-        logger.text("config", dashboards.config_text(used))
-        logger.custom_scalars(dashboards.scalars_layout())
         logger.text("switches", describe_switches(cfg))  # what the speed switches (auto ones too) came to
     n = cfg.env.num_envs
     tracker = EpisodeTracker(n, gamma)
