@@ -180,9 +180,28 @@ def write_final(logger, cfg: config.Config, used: dict, loop: dict, step: int) -
 
 
 def video_due(cfg: config.Config, evaluations: int) -> bool:
-    """True for evaluations 1, 1 + k, 1 + 2k, ... with k = eval.video_every_evals (0: never)."""
+    """True for evaluations 1, 1 + k, 1 + 2k, ... with k = eval.video_every_evals (0: never), where
+    the env draws frames (rgb_array); envs that cannot (NChain, bsuite, a user's text-only env) skip
+    their videos, so a preset's video setting works on any env it is pointed at."""
     every = cfg.eval.video_every_evals
-    return every > 0 and evaluations > 0 and (evaluations - 1) % every == 0
+    return every > 0 and evaluations > 0 and (evaluations - 1) % every == 0 and renders_frames(cfg.env)
+
+
+_RENDERS: dict[str, bool] = {}
+
+
+def renders_frames(env_cfg) -> bool:
+    """Whether the env offers render_mode="rgb_array" (asked once per env config and process)."""
+    import envs
+
+    key = repr(env_cfg)
+    if key not in _RENDERS:
+        env = envs.make_env(env_cfg)
+        try:
+            _RENDERS[key] = "rgb_array" in (env.metadata.get("render_modes") or ())
+        finally:
+            env.close()
+    return _RENDERS[key]
 
 
 def eval_video(agent, cfg: config.Config, seed: int, step: int) -> tuple[np.ndarray, float]:
