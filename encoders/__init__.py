@@ -1,8 +1,8 @@
 """Encoders map observations to feature vectors; heads (in agents/) map features to values.
 
 Each encoder registers a config dataclass and a module class; every encoder composes with every
-deep agent. `encoder.name=auto` picks by observation: images -> nature_cnn, images smaller than
-36x36 -> grid_cnn, anything else -> mlp.
+deep agent. `encoder.name=auto` picks by observation: Dict or Tuple observations -> parts, images
+-> nature_cnn, images smaller than 36x36 -> grid_cnn, anything else -> mlp.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from encoders.lstm import LSTMConfig, LSTMEncoder
 from encoders.mlp import MLPConfig, MLPEncoder
 from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
 from encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
+from encoders.parts import PartsConfig, PartsEncoder
+from howsure.errors import UserError
 from howsure.registry import Registry, component_section
 
 
@@ -32,6 +34,7 @@ ENCODERS.register("mlp")(EncoderEntry(MLPConfig, MLPEncoder))
 ENCODERS.register("nature_cnn")(EncoderEntry(NatureCNNConfig, NatureCNNEncoder))
 ENCODERS.register("nips_cnn")(EncoderEntry(NipsCNNConfig, NipsCNNEncoder))
 ENCODERS.register("grid_cnn")(EncoderEntry(GridCNNConfig, GridCNNEncoder))
+ENCODERS.register("parts")(EncoderEntry(PartsConfig, PartsEncoder))
 ENCODERS.register("lstm")(EncoderEntry(LSTMConfig, LSTMEncoder))
 ENCODERS.register("detection")(EncoderEntry(DetectionConfig, DetectionEncoder))
 
@@ -42,8 +45,16 @@ def encoder_config_class() -> type:
 
 
 def resolve_name(name: str, spec) -> str:
+    parts = getattr(spec, "parts", None)
     if name != "auto":
+        if parts and name not in ("parts", "mlp", "lstm"):
+            raise UserError(f"encoder {name!r} takes one image, but this env's observations are a Dict or Tuple "
+                            "(packed into parts); use encoder.name=auto (or parts, or lstm)")
+        if name == "parts" and not parts:
+            raise UserError("encoder parts is for Dict or Tuple observations; use encoder.name=auto")
         return name
+    if parts:
+        return "parts"
     if not spec.image_obs:
         return "mlp"
     _, _, h, w = image_layout(spec.obs_shape)

@@ -1,5 +1,5 @@
 """LSTM state encoder: a per-step embedding (the MLP for vectors, the Nature CNN for frames, the
-detection encoder for Atari object lists) followed by an LSTM, as in DRQN (Hausknecht & Stone
+parts encoder for Dict observations, the detection encoder for Atari object lists) followed by an LSTM, as in DRQN (Hausknecht & Stone
 2015, arXiv:1507.06527).
 
 The recurrent interface every deep agent uses (see agents/recurrent.py):
@@ -29,8 +29,8 @@ from howsure.errors import UserError
 
 @dataclass(frozen=True)
 class LSTMConfig:
-    # per-step embedding: auto (frames -> nature_cnn, small grids -> grid_cnn, else mlp) | mlp |
-    # nature_cnn | grid_cnn | detection
+    # per-step embedding: auto (frames -> nature_cnn, small grids -> grid_cnn, Dict/Tuple -> parts,
+    # else mlp) | mlp | nature_cnn | grid_cnn | parts | detection
     embed: str = "auto"
     embed_hidden_sizes: tuple[int, ...] = (64,)  # units per MLP embedding layer (vectors)
     embed_features: int = 512  # units out of the nature_cnn or detection embedding
@@ -60,12 +60,17 @@ class LSTMEncoder(nn.Module):
             from encoders.grid_cnn import GridCNNConfig, GridCNNEncoder
 
             self.embed = GridCNNEncoder(GridCNNConfig(features=cfg.embed_features), spec)
+        elif embed == "parts":  # a Dict or Tuple observation packed into parts (envs/parts.py)
+            from encoders.parts import PartsConfig, PartsEncoder
+
+            self.embed = PartsEncoder(PartsConfig(hidden_sizes=tuple(cfg.embed_hidden_sizes)), spec)
         elif embed == "detection":  # objects per frame (env.detector, or the shipped Pong detector on pixels)
             from encoders.detection.encoder import DetectionConfig, DetectionEncoder
 
             self.embed = DetectionEncoder(DetectionConfig(features=cfg.embed_features), spec)
         else:
-            raise UserError(f"encoder.lstm.embed must be auto, mlp, nature_cnn, grid_cnn or detection, got {cfg.embed!r}")
+            raise UserError(f"encoder.lstm.embed must be auto, mlp, nature_cnn, grid_cnn, parts or detection, "
+                            f"got {cfg.embed!r}")
         if cfg.hidden_size <= 0 or cfg.num_layers <= 0:
             raise UserError("encoder.lstm.hidden_size and encoder.lstm.num_layers must be positive")
         self.obs_dims = len(spec.obs_shape)

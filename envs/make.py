@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs import atari
+from envs.parts import PackParts
 from howsure.errors import UserError
 from howsure.registry import suggest
 
@@ -124,6 +125,8 @@ def make_env(cfg, render_mode: str | None = None) -> gym.Env:
         raise UserError(f"env {cfg.id!r} needs an optional dependency: {str(err).splitlines()[0]}") from None
     except (TypeError, ValueError, gym.error.Error) as err:
         raise UserError(f"env {cfg.id!r} rejected its settings ({str(err).splitlines()[0]}); check env.kwargs") from None
+    if isinstance(env.observation_space, (spaces.Dict, spaces.Tuple)):
+        env = PackParts(env, cfg.id)  # one flat row, each part in its own slice (envs/parts.py)
     check_spaces(cfg.id, env.action_space, env.observation_space)
     return env
 
@@ -137,7 +140,7 @@ def check_spaces(env_id: str, action_space: spaces.Space, obs_space: spaces.Spac
     if not isinstance(obs_space, (spaces.Box, spaces.Discrete)):
         raise UserError(
             f"env {env_id!r} has a {type(obs_space).__name__} observation space; "
-            "howsure handles Box (vectors, images) and Discrete observations"
+            "howsure handles Box (vectors, images), Discrete, and Dict or Tuple observations of those"
         )
 
 
@@ -170,6 +173,11 @@ class EnvSpec:
     def image_obs(self) -> bool:
         # (C, H, W) or (H, W, C) of any dtype; a 2-D grid when its cells are uint8 or bool
         return len(self.obs_shape) == 3 or (self.obs_dtype in (np.uint8, np.bool_) and len(self.obs_shape) >= 2)
+
+    @property
+    def parts(self) -> tuple | None:
+        """The layout of a Dict or Tuple observation packed into one row (envs/parts.py), else None."""
+        return getattr(self.obs_space, "parts", None) or None
 
     def meta(self) -> dict:
         return {"env_id": self.env_id, "obs_shape": list(self.obs_shape),

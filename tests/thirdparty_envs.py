@@ -54,3 +54,58 @@ class GridCorridor(Corridor):
 
 
 gym.register("HowsureGridCorridor-v0", entry_point=GridCorridor, max_episode_steps=50)
+
+
+class Signpost(gym.Env):
+    """A Dict observation whose parts all matter: walk to the exit the sign names.
+
+    {"view": (3, 5) uint8 grid with the agent's cell 1, "sign": Discrete(2, start=1) naming the
+    rewarding exit (1: left, 2: right), "mission": Text (a constant string, as in MiniGrid)}.
+    Actions 0 left, 1 right; the left exit is cell 0 and the right exit cell 4, start in cell 2.
+    Reaching the named exit gives +1, the other -1; without reading the sign an agent averages 0."""
+
+    def __init__(self, render_mode: str | None = None):
+        self.render_mode = render_mode
+        self.observation_space = spaces.Dict({
+            "view": spaces.Box(0, 1, (3, 5), np.uint8),
+            "sign": spaces.Discrete(2, start=1),
+            "mission": spaces.Text(max_length=32),
+        })
+        self.action_space = spaces.Discrete(2)
+        self.pos, self.sign = 2, 1
+
+    def _obs(self) -> dict:
+        view = np.zeros((3, 5), np.uint8)
+        view[1, self.pos] = 1
+        return {"view": view, "sign": self.sign, "mission": "take the exit the sign names"}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos, self.sign = 2, int(self.np_random.integers(1, 3))
+        return self._obs(), {}
+
+    def step(self, action):
+        self.pos += 1 if action == 1 else -1
+        if self.pos in (0, 4):
+            won = (self.pos == 0) == (self.sign == 1)
+            return self._obs(), 1.0 if won else -1.0, True, False, {}
+        return self._obs(), 0.0, False, False, {}
+
+
+gym.register("HowsureSignpost-v0", entry_point=Signpost, max_episode_steps=20)
+
+
+class BoolCorridor(Corridor):
+    """The corridor as a 10x10 channels-last bool image, (10, 10, 1): the agent's cell is True."""
+
+    def __init__(self, render_mode: str | None = None):
+        super().__init__(10, render_mode)
+        self.observation_space = spaces.Box(0, 1, (10, 10, 1), np.bool_)
+
+    def _obs(self) -> np.ndarray:
+        grid = np.zeros((10, 10, 1), np.bool_)
+        grid[5, self.pos, 0] = True
+        return grid
+
+
+gym.register("HowsureBoolCorridor-v0", entry_point=BoolCorridor, max_episode_steps=40)
