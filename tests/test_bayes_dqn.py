@@ -162,8 +162,10 @@ def test_composes_with_the_nature_cnn_and_annotates_frames():
 @pytest.mark.slow
 def test_bayes_dqn_learns_cartpole(tmp_path, cli):
     run = tmp_path / "run"
+    # seed 1 reaches 475 at 10,000 steps (seed 0 at 35,000: docs/bayes_dqn.md); any seed that
+    # learns shows the agent works, and this one keeps the suite short
     res = cli("train.py", "--config", "configs/bayes_dqn_cartpole.yaml", "--quiet", f"run_dir={run}",
-              "torch_threads=1")
+              "torch_threads=1", "seed=1")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["best_eval_return"] >= 475 and summary["step"] <= 100_000
