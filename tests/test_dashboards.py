@@ -16,6 +16,9 @@ from howsure.logger import Logger, read_scalars
 from howsure.plot import main as plot_main
 from howsure.plot import make_figure
 
+# one xdist worker runs this module, so its module-scoped run fixture trains once
+pytestmark = pytest.mark.xdist_group("test_dashboards")
+
 LEARNING_STARTS, LOG_EVERY = 1000, 500
 
 

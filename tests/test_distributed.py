@@ -18,6 +18,9 @@ from howsure import config
 from howsure.distributed import ape_x_epsilons
 from howsure.logger import read_scalars
 
+# one xdist worker runs this module, so its module-scoped run fixture trains once
+pytestmark = pytest.mark.xdist_group("test_distributed")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -7,6 +7,9 @@ import torch
 
 from tests.conftest import assert_one_line, run_cli
 
+# one xdist worker runs this module, so its module-scoped run fixture trains once
+pytestmark = pytest.mark.xdist_group("test_errors")
+
 CARTPOLE = ["--config", "configs/dqn_cartpole.yaml", "total_steps=300", "eval.every_steps=0", "--quiet"]
 
 

@@ -27,6 +27,9 @@ from howsure.errors import UserError
 from replay.files import collect
 from tests.conftest import ROOT, assert_one_line, run_cli
 
+# one xdist worker runs this module, so its module-scoped run fixture trains once
+pytestmark = pytest.mark.xdist_group("test_reliability")
+
 CARTPOLE = ["--config", "configs/dqn_cartpole.yaml", "eval.every_steps=0", "--quiet"]
 
 

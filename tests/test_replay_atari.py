@@ -24,6 +24,9 @@ from replay.files import collect
 from replay.prioritized import PrioritySettings
 from replay.uniform import UniformReplay
 
+# one xdist worker runs this module, so its module-scoped run fixture trains once
+pytestmark = pytest.mark.xdist_group("test_replay_atari")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -5,6 +5,9 @@ import torch
 
 from examples.concrete_dropout_sine import NOISE_STD, fit, summary
 
+# one xdist worker runs this module, so its module-scoped run fixture trains once
+pytestmark = pytest.mark.xdist_group("test_sine_example")
+
 
 @pytest.fixture(scope="module")
 def fitted():

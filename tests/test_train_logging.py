@@ -5,6 +5,9 @@ import pytest
 
 from howsure.logger import read_scalars
 
+# one xdist worker runs this module, so its module-scoped run fixture trains once
+pytestmark = pytest.mark.xdist_group("test_train_logging")
+
 TAGS = ["charts/episodic_return", "charts/discounted_return", "charts/episodic_length", "charts/epsilon",
         "charts/SPS", "losses/td_loss", "values/q_mean", "eval/episodic_return"]
 
