@@ -127,8 +127,9 @@ def run_sweep(config_path: str, seeds: list[int] | None, overrides: list[str], *
     seeds = [base.seed] if seeds is None else seeds
     import envs
 
-    envs.register_third_party(base.env.register)
-    envs.check_id(base.env.id)
+    for point_cfg in [base, *point_cfgs]:  # a grid may vary env.id
+        envs.register_third_party(point_cfg.env.register)
+        envs.check_id(point_cfg.env.id)
     sweep = sweep_dir_for(base)
     if sweep.exists() and any(sweep.iterdir()):
         if not overwrite:

@@ -136,3 +136,10 @@ def test_track_mirrors_the_scalars_to_an_offline_wandb_run(tmp_path):
     tensorboard = read_scalars(run)
     for tag in ("eval/episodic_return", "charts/episodic_return", "losses/td_loss"):
         assert history[tag] == pytest.approx([v for _, v in tensorboard[tag]]), tag
+
+
+def test_an_unknown_env_in_one_grid_point_is_refused_before_anything_trains(tmp_path):
+    res = run_cli("train.py", "--config", "configs/dqn_cartpole.yaml", "--sweep", "env.id=CartPole-v1,CartPolf-v1",
+                  f"run_dir={tmp_path / 'g'}")
+    assert_one_line(res, "CartPolf-v1")
+    assert not (tmp_path / "g").exists()
