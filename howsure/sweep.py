@@ -123,7 +123,7 @@ def run_sweep(config_path: str, seeds: list[int] | None, overrides: list[str], *
     grid = grid or []
     points = grid_points(grid)
     # every point's config is checked (keys, types, ranges) before anything is deleted or trained
-    point_cfgs = [config.load(config_path, overrides + point) for point in points]
+    point_cfgs = [config.load(config_path, overrides + point) if point else base for point in points]
     seeds = [base.seed] if seeds is None else seeds
     import envs
 
