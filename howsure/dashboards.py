@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from howsure import config
+from howsure.loopstate import LoopState
 
 # EnvConfig keys read by the Atari family only (envs/atari.py, envs/ale_vector.py, envs/objects.py)
 ATARI_ENV_KEYS = ("backend", "env_threads", "sticky_action_prob", "full_action_space", "noop_max",
@@ -124,13 +125,13 @@ def hparams_of(cfg: config.Config, used: dict) -> dict[str, bool | int | float |
     return out
 
 
-def final_metrics(loop: dict) -> dict[str, float]:
+def final_metrics(loop: LoopState) -> dict[str, float]:
     """Best and last evaluated mean return; empty when the run never evaluated."""
     metrics = {}
-    if loop.get("best_eval") is not None:
-        metrics[METRIC_BEST] = float(loop["best_eval"])
-    if loop.get("evals"):
-        metrics[METRIC_FINAL] = float(loop["evals"][-1][1])
+    if loop.best_eval is not None:
+        metrics[METRIC_BEST] = float(loop.best_eval)
+    if loop.evals:
+        metrics[METRIC_FINAL] = float(loop.evals[-1][1])
     return metrics
 
 
@@ -172,7 +173,7 @@ def scalars_layout(tags: set[str] | tuple = ()) -> dict:
     return layout
 
 
-def write_final(logger, cfg: config.Config, used: dict, loop: dict, step: int) -> None:
+def write_final(logger, cfg: config.Config, used: dict, loop: LoopState, step: int) -> None:
     """At the end of training: HParams with the run's final metrics, and the custom-scalars layout
     again with every tag the run logged (the last layout in a run is the one TensorBoard shows)."""
     logger.hparams(hparams_of(cfg, used), final_metrics(loop), step)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from howsure import config, dashboards, runstate, seeding
+from howsure import config, dashboards, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.learner import Learner
@@ -269,8 +269,8 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     from agents import make_agent
     from howsure.evaluation import make_eval_envs
     from replay import make_replay
-    from howsure.training import (StopFlag, accept_run, crossed, evaluate_and_log, export_weights, open_logger,
-                                  write_summary)
+    from howsure.training import (StopFlag, accept_run, checkpoint_saver, crossed, evaluate_keep_best, finish_run,
+                                  open_logger, write_summary)
 
     d = cfg.distributed
     if d.actors <= 0:
@@ -302,26 +302,20 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     started = connect(d.address)
     bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
                dynamic_ncols=True, mininterval=1.0, file=sys.stdout)
-    restarts_logged = {"n": int(loop.get("actor_restarts", 0))}
 
     def on_restart(i: int, cause: str) -> None:
-        restarts_logged["n"] += 1
-        loop["actor_restarts"] = restarts_logged["n"]
-        logger.scalar("distributed/actor_restarts", restarts_logged["n"], step)
+        loop.actor_restarts += 1
+        logger.scalar("distributed/actor_restarts", loop.actor_restarts, step)
         bar.write(f"step {step:>9,}  actor {i} failed ({cause}); re-created it with fresh envs "
-                  f"(restart {restarts_logged['n']})")
+                  f"(restart {loop.actor_restarts})")
 
     pool = None
     t_start = time.perf_counter()
-    wall_before = loop["wall_seconds"]
+    wall_before = loop.wall_seconds
+    limit_s = None if cfg.time_limit_minutes is None else cfg.time_limit_minutes * 60.0
 
-    def save_checkpoint(name: str) -> None:
-        loop["wall_seconds"] = wall_before + time.perf_counter() - t_start
-        payload = {"meta": {"agent": cfg.agent.name, **spec.meta(), "step": step},
-                   "config_yaml": config.to_yaml(cfg), "agent": agent.state_dict(),
-                   "rng": seeding.rng_state(), "step": step, "loop": loop}
-        names = ("latest",) if name == "latest" else ("latest", name)
-        runstate.save(run_dir, names, payload, buffer if cfg.checkpoint_replay else None)
+    save_checkpoint = checkpoint_saver(cfg, spec, run_dir, agent, buffer, loop,
+                                       wall=lambda: wall_before + time.perf_counter() - t_start)
 
     recent: list[float] = []
     learner = Learner(agent, buffer, cfg.agent.batch_size)  # inline: sample -> update -> priorities
@@ -353,7 +347,7 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
                 before, step = step, step + T * n
                 actor_steps[chunk["actor"]] += T * n
                 for ret, disc, length in chunk["episodes"]:
-                    loop["episodes"] += 1
+                    loop.episodes += 1
                     recent = (recent + [ret])[-20:]
                     logger.scalars({"charts/episodic_return": ret, "charts/discounted_return": disc,
                                     "charts/episodic_length": length}, step)
@@ -383,17 +377,22 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
                     logger.scalars({**learner.take_metrics(),
                                     **{k: float(np.mean(v)) for k, v in act_sums.items()}, **extra,
                                     sps_tag: sps, "distributed/weights_version": version,
-                                    "distributed/actor_restarts": restarts_logged["n"]}, step)
+                                    "distributed/actor_restarts": loop.actor_restarts}, step)
                     act_sums = {}
                     bar.set_postfix(SPS=f"{sps:.0f}", ret=f"{np.mean(recent):.1f}" if recent else "-",
                                     refresh=False)
                 bar.update(T * n)
+                # the wall-clock cap, as in train.py
+                if limit_s is not None and wall_before + time.perf_counter() - t_start >= limit_s:
+                    loop.time_limit_step = step
+                    break
                 # evaluate / checkpoint, as in train.py
                 if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
-                    if evaluate_and_log(agent, eval_envs, cfg, step, logger, loop):
+                    if evaluate_keep_best(agent, eval_envs, cfg, step, logger, loop, save_checkpoint,
+                                          wall=wall_before + time.perf_counter() - t_start):
                         break
                 if crossed(before, step, cfg.checkpoint_every_steps):
-                    save_checkpoint("latest")
+                    save_checkpoint(step, "latest")
                 if stop.raised:
                     interrupted = True
                     break
@@ -403,13 +402,9 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
             pool.close()
         if started:
             ray.shutdown()
-    save_checkpoint("latest" if interrupted else "final")
-    if not interrupted:
-        export_weights(agent, run_dir / "model.safetensors")
-        dashboards.write_final(logger, cfg, used, loop, step)
-    logger.close()
+    finish_run(cfg, spec, run_dir, agent, logger, used, loop, step, interrupted, save_checkpoint)
     if eval_envs is not None:
         eval_envs.close()
     return write_summary(run_dir, step, loop, interrupted, recent, actors=d.actors, actor_steps=actor_steps,
-                         actor_restarts=restarts_logged["n"], updates=updates, weights_version=version,
+                         actor_restarts=loop.actor_restarts, updates=updates, weights_version=version,
                          replay_size=len(buffer))

@@ -14,6 +14,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -26,6 +27,7 @@ from howsure.errors import UserError
 from howsure.evaluation import evaluate_agent, make_eval_envs
 from howsure.learner import Learner
 from howsure.logger import Logger
+from howsure.loopstate import LoopState
 from howsure.runtime import configure_torch, describe_switches, resolve_auto
 from replay import Batch, make_replay
 
@@ -111,20 +113,12 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace
         on_policy.clear()
         return means
     t_log, step_log, t_start = time.perf_counter(), step, time.perf_counter()
-    wall_before = loop["wall_seconds"]
+    wall_before = loop.wall_seconds
     limit_s = None if cfg.time_limit_minutes is None else cfg.time_limit_minutes * 60.0
 
-    def save_checkpoint(*names: str, with_replay: bool = True) -> None:
-        if learner is not None:
-            learner.drain()
-        loop["wall_seconds"] = wall_before + time.perf_counter() - t_start
-        payload = {
-            "meta": {"agent": cfg.agent.name, **spec.meta(), "step": step},
-            "config_yaml": config.to_yaml(cfg), "agent": agent.state_dict(),
-            "rng": seeding.rng_state(), "step": step, "loop": loop,
-        }
-        # the checkpoints and the replay generation they name commit together (howsure/runstate.py)
-        runstate.save(run_dir, names, payload, buffer if with_replay and cfg.checkpoint_replay else None)
+    save_checkpoint = checkpoint_saver(cfg, spec, run_dir, agent, buffer, loop,
+                                       wall=lambda: wall_before + time.perf_counter() - t_start,
+                                       drain=None if learner is None else learner.drain)
 
     bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
                dynamic_ncols=True, mininterval=1.0, file=sys.stdout)
@@ -148,7 +142,7 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace
                 learner.add(obs, actions, rewards, st.next_obs, terminated, st.dones,
                             **({} if state is None else {"states": state}))
             for ep in tracker.step(st.rewards, st.dones):
-                loop["episodes"] += 1
+                loop.episodes += 1
                 recent = (recent + [ep.episodic_return])[-20:]
                 logger.scalars({"charts/episodic_return": ep.episodic_return,
                                 "charts/discounted_return": ep.discounted_return,
@@ -179,48 +173,82 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace
             bar.update(n)
             # the wall-clock cap ends training before anything else starts (the final checkpoint follows)
             if limit_s is not None and wall_before + time.perf_counter() - t_start >= limit_s:
-                loop["time_limit_step"] = step
+                loop.time_limit_step = step
                 break
             # evaluate / checkpoint
             if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
                 if learner is not None:
                     learner.drain()
-                best_before = loop["best_eval"]
-                reached = evaluate_and_log(agent, eval_envs, cfg, step, logger, loop,
-                                           wall=wall_before + time.perf_counter() - t_start)
-                if loop["best_eval"] != best_before:  # the agent to watch: its best evaluation so far
-                    save_checkpoint("best", with_replay=False)
-                if reached:
+                if evaluate_keep_best(agent, eval_envs, cfg, step, logger, loop, save_checkpoint,
+                                      wall=wall_before + time.perf_counter() - t_start):
                     break
             if crossed(before, step, cfg.checkpoint_every_steps):
-                save_checkpoint("latest")
+                save_checkpoint(step, "latest")
             if stop.raised:
                 interrupted = True
                 break
     bar.close()
     if learner is not None:
         learner.close()
-    save_checkpoint(*(("latest",) if interrupted else ("latest", "final")))
-    if not interrupted:
-        export_weights(agent, run_dir / "model.safetensors", {"agent": cfg.agent.name, **spec.meta(), "step": step})
-        dashboards.write_final(logger, cfg, used, loop, step)  # HParams and the full custom-scalars layout
-    logger.close()
+    finish_run(cfg, spec, run_dir, agent, logger, used, loop, step, interrupted, save_checkpoint)
     stepper.close()
     if eval_envs is not None:
         eval_envs.close()
     return write_summary(run_dir, step, loop, interrupted, recent)
 
 
+def checkpoint_saver(cfg: config.Config, spec, run_dir: Path, agent, buffer, loop: LoopState,
+                     wall: Callable[[], float], drain: Callable[[], None] | None = None
+                     ) -> Callable[..., None]:
+    """save(step, *names, with_replay=True): one checkpoint payload written under each name
+    (latest, final, best), with the replay generation it names where cfg.checkpoint_replay. Both
+    loops save through it, so their checkpoints are the same. drain: finish the updates in flight."""
+    def save(step: int, *names: str, with_replay: bool = True) -> None:
+        if drain is not None:
+            drain()
+        loop.wall_seconds = wall()
+        payload = {
+            "meta": {"agent": cfg.agent.name, **spec.meta(), "step": step},
+            "config_yaml": config.to_yaml(cfg), "agent": agent.state_dict(),
+            "rng": seeding.rng_state(), "step": step, "loop": loop.to_dict(),
+        }
+        # the checkpoints and the replay generation they name commit together (howsure/runstate.py)
+        runstate.save(run_dir, names, payload, buffer if with_replay and cfg.checkpoint_replay else None)
+    return save
+
+
+def evaluate_keep_best(agent, eval_envs, cfg: config.Config, step: int, logger: Logger, loop: LoopState,
+                       save: Callable[..., None], wall: float = 0.0) -> bool:
+    """A periodic evaluation; a new best score is saved as checkpoints/best.pt (the agent to
+    watch). True once eval.stop_return is reached."""
+    best_before = loop.best_eval
+    reached = evaluate_and_log(agent, eval_envs, cfg, step, logger, loop, wall=wall)
+    if loop.best_eval != best_before:
+        save(step, "best", with_replay=False)
+    return reached
+
+
+def finish_run(cfg: config.Config, spec, run_dir: Path, agent, logger: Logger, used: dict, loop: LoopState,
+               step: int, interrupted: bool, save: Callable[..., None]) -> None:
+    """The end of a run: latest.pt (and final.pt, model.safetensors, the HParams and the full
+    custom-scalars layout unless interrupted), then the event file is closed."""
+    save(step, *(("latest",) if interrupted else ("latest", "final")))
+    if not interrupted:
+        export_weights(agent, run_dir / "model.safetensors", {"agent": cfg.agent.name, **spec.meta(), "step": step})
+        dashboards.write_final(logger, cfg, used, loop, step)
+    logger.close()
+
+
 def accept_run(cfg: config.Config, run_dir: Path, agent, buffer, resume: dict | None,
-               replace: bool) -> tuple[int, dict]:
+               replace: bool) -> tuple[int, LoopState]:
     """(step, loop) to start from: the checkpoint's agent, RNG and replay when resuming. Called
     once every check has passed, so a refused start leaves the previous run and its config.yaml
     as they were; only then is the run --overwrite replaces deleted and config.yaml written."""
-    step, loop = 0, {"episodes": 0, "best_eval": None, "stopped_at_return": None, "wall_seconds": 0.0}
+    step, loop = 0, LoopState()
     if resume is not None:
         agent.load_state_dict(resume["agent"])
         seeding.set_rng_state(resume["rng"])
-        step, loop = int(resume["step"]), dict(resume["loop"])
+        step, loop = int(resume["step"]), LoopState.from_dict(resume["loop"])
         if buffer is not None:
             runstate.load_replay(run_dir, resume, buffer)  # the generation the checkpoint names
     if replace:
@@ -229,7 +257,7 @@ def accept_run(cfg: config.Config, run_dir: Path, agent, buffer, resume: dict | 
     return step, loop
 
 
-def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Logger, loop: dict,
+def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Logger, loop: LoopState,
                      wall: float = 0.0) -> bool:
     """Periodic evaluation during training: logs eval/*, returns True once eval.stop_return is reached."""
     seed = cfg.seed + 1_000_003 + step
@@ -248,23 +276,23 @@ def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Lo
                     "eval/episodic_return_min": float(np.min(returns)),
                     "eval/episodic_return_max": float(np.max(returns)),
                     "eval/discounted_return": float(np.mean([e.discounted_return for e in episodes]))}, step)
-    loop["best_eval"] = mean if loop["best_eval"] is None else max(loop["best_eval"], mean)
-    loop.setdefault("evals", []).append([step, mean, round(wall, 1)])  # wall: seconds of training before it
-    if dashboards.video_due(cfg, len(loop["evals"])):  # the first episode, replayed on a rendering env
+    loop.record_eval(step, mean, wall)  # wall: seconds of training before it
+    if dashboards.video_due(cfg, len(loop.evals)):  # the first episode, replayed on a rendering env
         frames, fps = dashboards.eval_video(agent, cfg, seed=seed, step=step)
         logger.video(dashboards.VIDEO_TAG, frames, fps, step)
     tqdm.write(f"step {step:>9,}  eval return {mean:8.2f} over {len(episodes)} episodes", file=sys.stdout)
     if cfg.eval.stop_return is not None and mean >= cfg.eval.stop_return:
-        loop["stopped_at_return"] = step
+        loop.stopped_at_return = step
         return True
     return False
 
 
-def write_summary(run_dir: Path, step: int, loop: dict, interrupted: bool, recent: list[float], **extra) -> dict:
-    summary = {"run_dir": str(run_dir), "step": step, "episodes": loop["episodes"],
-               "wall_seconds": round(loop["wall_seconds"], 2), "best_eval_return": loop["best_eval"],
-               "stopped_at_return_step": loop["stopped_at_return"], "interrupted": interrupted,
-               "stopped_at_time_limit_step": loop.get("time_limit_step"),
+def write_summary(run_dir: Path, step: int, loop: LoopState, interrupted: bool, recent: list[float],
+                  **extra) -> dict:
+    summary = {"run_dir": str(run_dir), "step": step, "episodes": loop.episodes,
+               "wall_seconds": round(loop.wall_seconds, 2), "best_eval_return": loop.best_eval,
+               "stopped_at_return_step": loop.stopped_at_return, "interrupted": interrupted,
+               "stopped_at_time_limit_step": loop.time_limit_step,
                "recent_return": float(np.mean(recent)) if recent else None, **extra}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

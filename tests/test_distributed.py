@@ -7,14 +7,16 @@ One local Ray (2 CPUs) is shared by the whole module: starting Ray costs several
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
 
 import pytest
+from safetensors import safe_open
 
-from howsure import config
+from howsure import checkpoint, config
 from howsure.distributed import ape_x_epsilons
 from howsure.logger import read_scalars
 
@@ -86,7 +88,8 @@ def test_two_actors_fill_the_replay_and_act_with_fresh_weights(ray_session, tmp_
         seen.append(chunk)
         published.update(learner["published"])
 
-    summary = train_distributed(cartpole(tmp_path), tmp_path, on_chunk=watch)
+    summary = train_distributed(cartpole(tmp_path, **{"eval.every_steps": 1000, "eval.episodes": 2,
+                                                      "eval.num_envs": 2}), tmp_path, on_chunk=watch)
     assert summary["step"] >= 2000
     # experience from both actors reached the replay, and nothing else did
     assert all(n > 0 for n in summary["actor_steps"]), summary["actor_steps"]
@@ -106,6 +109,21 @@ def test_two_actors_fill_the_replay_and_act_with_fresh_weights(ray_session, tmp_
     scalars = read_scalars(tmp_path)
     for tag in ("charts/episodic_return", "losses/td_loss", "charts/SPS", "distributed/weights_version"):
         assert tag in scalars, tag
+    assert (tmp_path / "checkpoints" / "final.pt").is_file()
+    # the evaluations keep the best agent as train.py does, and the export names its step
+    best = checkpoint.load(tmp_path / "checkpoints" / "best.pt")
+    assert best["loop"]["best_eval"] == summary["best_eval_return"] is not None
+    assert best["step"] == best["loop"]["evals"][-1][0] <= summary["step"]  # saved at the evaluation that set it
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as fh:
+        assert json.loads(fh.metadata()["step"]) == summary["step"]
+
+
+@needs_ray
+def test_the_wall_clock_cap_ends_a_distributed_run(ray_session, tmp_path):
+    from howsure.distributed import train_distributed
+
+    summary = train_distributed(cartpole(tmp_path, total_steps=1_000_000, time_limit_minutes=0.001), tmp_path)
+    assert summary["stopped_at_time_limit_step"] == summary["step"] < 1_000_000
     assert (tmp_path / "checkpoints" / "final.pt").is_file()
 
 
