@@ -34,19 +34,22 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from encoders.detection import collect, fit
+    from encoders.detection import dataset, fit
     from encoders.detection.labels import game_name
     from encoders.detection.model import save_detector
     from encoders.detection.preview import save_preview
+    from howsure import machine
+    from howsure.detector import collect
 
     torch.set_num_threads(args.threads)
+    started = machine.describe()
     results = {}
     for env_id in args.games:
         name = game_name(env_id)
         if args.data:
-            data = collect.load(Path(args.data) / name)
+            data = dataset.load(Path(args.data) / name)
         else:
-            data = collect.collect(env_id, args.frames, seed=0, every_steps=args.every)
+            data = collect(env_id, args.frames, seed=0, every_steps=args.every)
         model, res = fit.fit(data, minutes=args.minutes, max_updates=args.max_updates, seed=0, log_every=200)
         results[name] = {"map50": round(res["map50"], 4), "map50_95": round(res["map50_95"], 4),
                          "train_minutes": res["train_minutes"], "updates": res["updates"],
@@ -64,7 +67,7 @@ def main(argv=None) -> int:
                            d["classes"][d["scores"] >= 0.5]) for i, d in zip(picks, dets)],
                          list(data["class_names"]))
         print(json.dumps({name: results[name]}), file=sys.stderr, flush=True)
-    text = json.dumps(results, indent=2)
+    text = json.dumps({**results, "machine": machine.ended(started)}, indent=2)
     print(text)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Objects instead of pixels (issue 6): each preprocessed screen goes through a frozen detector
 once, when it is played, and the observation becomes that screen's top-K objects.
 
-Set env.detector to a detector checkpoint (`python -m encoders.detection fit`) and the Atari
+Set env.detector to a detector checkpoint (`python -m howsure.detector fit`) and the Atari
 pipeline inserts DetectObjects before frame stacking: a stack is then (frame_stack, K,
 n_classes + 5) float32 rows [class one-hot, cx, cy, w, h in [0, 1], score], all zero for an empty
 slot, which is what encoder.name=detection reads (encoders/detection/encoder.py, object_rows).

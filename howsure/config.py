@@ -47,7 +47,7 @@ class EnvConfig:
     frame_stack: int = 4  # agent steps stacked into one observation
     max_episode_frames: int = 108_000  # emulator frames: 30 minutes of play at 60 Hz
     flicker_prob: float = 0.0  # each agent-step screen blanked with this probability (DRQN's Flickering Pong)
-    # a detector checkpoint (python -m encoders.detection fit): each screen is detected once, in the
+    # a detector checkpoint (python -m howsure.detector fit): each screen is detected once, in the
     # env, and the agent sees its top-K objects instead of pixels (envs/objects.py); null: pixels
     detector: str | None = None
     detector_top_k: int = 8  # objects kept per screen
@@ -337,6 +337,7 @@ RULES: dict[str, Check] = {
     "agent.lr_end": NON_NEGATIVE,
     "agent.epochs": COUNT,
     "agent.minibatches": COUNT,
+    "agent.target_every_rollouts": NON_NEGATIVE_INT,
     "agent.num_heads": COUNT,
     "agent.mask_prob": RATE,
     "agent.prior_scale": NON_NEGATIVE,

@@ -76,7 +76,7 @@ def test_dqn_with_detection_encoder_trains_on_pong_and_evaluates(tmp_path, cli):
     assert result["checkpoint_step"] == 2000 and len(result["returns"]) == 1
     assert (tmp_path / "video" / "episode-000.mp4").stat().st_size > 0
     # the labeller can play this object-seeing agent and still collects screens, not object rows
-    from encoders.detection.collect import collect
+    from howsure.detector import collect
 
     data = collect("ALE/Pong-v5", 4, seed=1, every_steps=2, checkpoint=str(run))
     assert data["frames"].shape == (4, 84, 84) and data["frames"].dtype == np.uint8

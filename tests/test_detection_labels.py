@@ -42,7 +42,7 @@ def test_breakout_bricks_on_the_grid_and_ball_apart_from_paddle():
 
 @pytest.mark.atari
 def test_real_pong_frames_are_labelled():
-    from encoders.detection.collect import collect
+    from howsure.detector import collect
 
     data = collect("ALE/Pong-v5", 40, seed=3, every_steps=2)
     assert data["frames"].shape == (40, 84, 84) and data["frames"].dtype == np.uint8

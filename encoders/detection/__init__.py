@@ -3,7 +3,8 @@ object lists, and the state encoder built on it.
 
 Pieces, one per file: labels (automatic boxes from flat-colour screens), anchors, boxes (IoU and
 box coding), focal_loss, nms, model (backbone + FPN + class/box subnets), metrics (COCO mAP),
-fit (training), draw (boxes on frames), encoder (top-K detections -> set encoder -> features).
-CLI: python -m encoders.detection {label,fit} ...
+fit (training), dataset (labelled frames on disk), draw (boxes on frames), encoder (top-K
+detections -> set encoder -> features). Labelling by playing a game, and the CLI, live a layer up:
+python -m howsure.detector {label,fit} ...
 Kept import-light: encoders/__init__.py imports encoders.detection.encoder.
 """

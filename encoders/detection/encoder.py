@@ -28,7 +28,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    # detector written by `python -m encoders.detection fit`; relative paths are tried from the
+    # detector written by `python -m howsure.detector fit`; relative paths are tried from the
     # working directory, then from the repository root. The shipped one is trained on Pong.
     checkpoint: str = "encoders/detection/weights/pong.pt"
     top_k: int = 8  # detections kept per frame

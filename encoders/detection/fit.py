@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from encoders.detection import collect
+from encoders.detection import dataset
 from encoders.detection.metrics import summary
 from encoders.detection.model import DetectorConfig, RetinaNet, save_detector
 
@@ -29,7 +29,7 @@ def evaluate(model: RetinaNet, data: dict[str, np.ndarray], indices: np.ndarray,
         frames = torch.as_tensor(data["frames"][indices[s:s + batch]])
         dets += [{k: v.numpy() for k, v in d.items()} for d in model.detect(frames)]
     model.train()
-    return summary(dets, collect.per_frame(data, indices), len(data["class_names"])), dets
+    return summary(dets, dataset.per_frame(data, indices), len(data["class_names"])), dets
 
 
 def fit(data: dict[str, np.ndarray], *, minutes: float = 8.0, max_updates: int = 4000, batch_size: int = 16,
@@ -43,7 +43,7 @@ def fit(data: dict[str, np.ndarray], *, minutes: float = 8.0, max_updates: int =
     model = RetinaNet(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     train_idx, eval_idx = split(data, eval_fraction)
-    gts = collect.per_frame(data, range(len(data["frames"])))
+    gts = dataset.per_frame(data, range(len(data["frames"])))
     frames = torch.as_tensor(data["frames"])
     cache: dict[int, torch.Tensor] = {}  # anchor matches per frame: matching dominates the step otherwise
 
@@ -82,7 +82,7 @@ def fit_cli(args) -> dict:
         raise UserError("--eval-fraction must be between 0 and 1, e.g. 0.2")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    data = collect.load(args.data)
+    data = dataset.load(args.data)
     model, result = fit(data, minutes=args.minutes, max_updates=args.max_updates,
                         eval_fraction=args.eval_fraction, seed=args.seed)
     save_detector(args.out, model, {"metrics": {k: float(v) for k, v in result.items()},

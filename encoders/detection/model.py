@@ -226,13 +226,13 @@ def load_detector(path) -> tuple[RetinaNet, dict]:
 
     if not Path(path).is_file():
         raise UserError(f"detector checkpoint {str(path)!r} not found; train one with "
-                        "python -m encoders.detection fit --data DIR --out FILE.pt")
+                        "python -m howsure.detector fit --data DIR --out FILE.pt")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
         raise UserError(f"detector checkpoint {str(path)!r} is unreadable ({str(err).splitlines()[0][:80]})") from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise UserError(f"{str(path)!r} is not a {FORMAT} file written by `python -m encoders.detection fit`")
+        raise UserError(f"{str(path)!r} is not a {FORMAT} file written by `python -m howsure.detector fit`")
     model = RetinaNet(DetectorConfig.from_plain(saved["config"]))
     model.load_state_dict(saved["state"])
     return model, saved
