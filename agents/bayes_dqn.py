@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from agents.bayes_network import BayesQNetwork, Noise, place_names
-from agents.dqn import DQNAgent, td_loss, td_target
+from agents.dqn import DQNAgent, TDConfig, td_loss, td_target
 from agents.recurrent import unroll
 from howsure.errors import UserError
 from replay.batch import Batch
@@ -35,26 +35,9 @@ from replay.sequence_batch import SequenceBatch
 
 
 @dataclass(frozen=True)
-class BayesDQNConfig:
+class BayesDQNConfig(TDConfig):
     name: str = "bayes_dqn"
-    gamma: float = 0.99  # discount per agent step
-    lr: float = 1e-4
-    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
-    optimizer_eps: float = 1e-8
-    rmsprop_alpha: float = 0.95
-    rmsprop_momentum: float = 0.0
-    rmsprop_centered: bool = True
-    batch_size: int = 32  # transitions per update
-    learning_starts_steps: int = 1_000  # agent steps of pure collection before the first update
-    train_every_steps: int = 1  # agent steps between training rounds
-    updates_per_train: int = 1  # gradient updates per training round
-    target_update_every_updates: int = 1_000  # gradient updates between target syncs
-    target_tau: float = 1.0  # 1.0: hard copy; <1: Polyak averaging at each sync
     double_dqn: bool = True
-    loss: Literal["huber", "mse"] = "huber"
-    max_grad_norm: float = 10.0  # 0 disables gradient clipping
-    clip_rewards: bool = False
-    terminal_on_life_loss: bool = False
     # --- the Bayesian part
     head_hidden_sizes: tuple[int, ...] = (128,)  # units of the head's hidden layers
     dropout_p: tuple[float, ...] = (0.1, 0.1)  # per place: after the encoder, after each head

@@ -22,7 +22,9 @@ from replay.sequence_batch import SequenceBatch
 
 
 @dataclass(frozen=True)
-class DQNConfig:
+class TDConfig:
+    """What every replay-based TD agent shares (dqn, boot_dqn, bayes_dqn): the optimizer, the
+    update schedule, the target network and the learner-side reward and life-loss handling."""
     name: str = "dqn"
     gamma: float = 0.99  # discount per agent step
     lr: float = 1e-4
@@ -38,12 +40,17 @@ class DQNConfig:
     target_update_every_updates: int = 1_000  # gradient updates between target syncs
     target_tau: float = 1.0  # 1.0: hard copy (Nature); <1: Polyak averaging at each sync
     double_dqn: bool = False
-    dueling: bool = False
-    head_hidden: int = 0  # units of a hidden layer inside the head; 0: linear head
     loss: Literal["huber", "mse"] = "huber"
     max_grad_norm: float = 10.0  # 0 disables gradient clipping
     clip_rewards: bool = False  # learner sees sign(r); logged returns stay raw
     terminal_on_life_loss: bool = False  # Atari: a lost life ends bootstrapping (not the episode)
+
+
+@dataclass(frozen=True)
+class DQNConfig(TDConfig):
+    name: str = "dqn"
+    dueling: bool = False
+    head_hidden: int = 0  # units of a hidden layer inside the head; 0: linear head
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     epsilon_decay_steps: int = 10_000  # agent steps of linear annealing
