@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     episodes = args.episodes or cfg.eval.episodes
     epsilon = cfg.eval.epsilon if args.epsilon is None else args.epsilon
     seeding.seed_everything(args.seed)
+    agent.reseed(args.seed)  # epsilon's draws: from --seed alone, for a checkpoint as for an export
     render_mode = "human" if args.render else ("rgb_array" if args.video else None)
     single = args.render or args.video
     eval_envs = make_eval_envs(cfg, num_envs=1 if single else None, render_mode=render_mode)

@@ -58,6 +58,10 @@ class Agent:
     def begin_episode(self, env_indices: np.ndarray) -> None:
         """Called when envs start a new episode (recurrent state, per-episode masks)."""
 
+    def reseed(self, seed: int) -> None:
+        """Draw acting randomness (epsilon) from `seed`, replacing the state a checkpoint restored."""
+        self.rng = np.random.default_rng(seed)
+
     def evaluating(self) -> ContextManager[None]:
         """Context for evaluation inside training: recurrent agents act there with a memory of
         their own, so the training envs' recurrent states survive it."""

@@ -3,7 +3,8 @@
 No replay and no target network: a batch of envs steps together, each rollout of `rollout_steps`
 vector steps becomes Q(lambda) targets computed once with the current network, and the network
 trains on them for a few epochs of minibatches. LayerNorm in the encoder (`layer_norm: true` of
-`nips_cnn`) keeps the bootstrapping stable without a target network.
+`nips_cnn`) keeps the bootstrapping stable without a target network; `target_every_rollouts`
+bootstraps from an older copy of the network instead, for runs with few envs.
 
 The training on one rollout is spread over the vector steps of the next (`learn_while_stepping`,
 which the loop calls between sending actions and receiving the step), so envs that step on their
@@ -13,6 +14,7 @@ in PQN, so acting one rollout behind changes no target.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,6 +44,9 @@ class PQNConfig:
     epochs: int = 2  # passes over each rollout
     minibatches: int = 8  # minibatches per epoch
     max_grad_norm: float = 10.0  # 0 disables gradient clipping
+    # 0: targets bootstrap from the current network (PQN); n: from a copy refreshed every n rollouts
+    # (1 is the same as 0: the targets of a rollout are computed once, before it is learned from)
+    target_every_rollouts: int = 0
     dueling: bool = False
     head_hidden: int = 0  # units of a hidden layer inside the head; 0: linear head
     clip_rewards: bool = False  # learner sees sign(r); logged returns stay raw
@@ -84,6 +89,8 @@ class PQNAgent(Agent):
         self.q = QNetwork(encoder, QHead(encoder.out_features, spec.n_actions, cfg.dueling, cfg.head_hidden))
         self.q.to(self.device)
         self._params = list(self.q.parameters())
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False) if cfg.target_every_rollouts > 0 else None
+        self.rollouts = 0  # rollouts turned into targets so far
         opt = torch.optim.RAdam if cfg.optimizer == "radam" else torch.optim.Adam
         self.optimizer = opt(self._params, lr=cfg.lr, eps=cfg.optimizer_eps, foreach=True)
         self.updates = 0
@@ -135,9 +142,13 @@ class PQNAgent(Agent):
         obs, next_obs = stack("obs"), stack("next_obs")
         rewards, discounts = stack("rewards"), stack("discounts")
         ends = stack("ends") if rollout[0].ends is not None else discounts == 0
+        if self.q_target is not None and self.rollouts % self.cfg.target_every_rollouts == 0:
+            self.q_target.load_state_dict(self.q.state_dict())
+        self.rollouts += 1
+        bootstrap = self.q if self.q_target is None else self.q_target
         with torch.no_grad():
             flat = next_obs.flatten(0, 1)
-            next_max = torch.cat([self.q(flat[i:i + 1024]).max(dim=1).values for i in range(0, len(flat), 1024)])
+            next_max = torch.cat([bootstrap(flat[i:i + 1024]).max(dim=1).values for i in range(0, len(flat), 1024)])
         returns = q_lambda_returns(rewards, discounts, ends, next_max.view(rewards.shape), self.cfg.q_lambda)
         self._train = {"obs": obs.flatten(0, 1), "actions": stack("actions").flatten(), "returns": returns.flatten()}
         total = len(self._train["returns"])
@@ -174,18 +185,24 @@ class PQNAgent(Agent):
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         # A half-filled rollout is not saved: a resumed run starts a fresh one.
-        return {**super().state_dict(), "q": self.q.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "updates": self.updates, "steps_seen": self.steps_seen}
+        state = {**super().state_dict(), "q": self.q.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "updates": self.updates, "steps_seen": self.steps_seen, "rollouts": self.rollouts}
+        if self.q_target is not None:
+            state["q_target"] = self.q_target.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:
             self.q.load_state_dict(state["q"])
             self.optimizer.load_state_dict(state["optimizer"])
+            if self.q_target is not None:  # a checkpoint from before the switch: refreshed from the online net
+                self.q_target.load_state_dict(state.get("q_target", state["q"]))
         except (RuntimeError, KeyError, ValueError) as err:
             raise UserError(f"checkpoint weights do not fit this network ({str(err).splitlines()[0][:100]}); "
                             "keep the encoder/agent settings the checkpoint was trained with") from None
         self.updates = int(state["updates"])
         self.steps_seen = int(state.get("steps_seen", 0))
+        self.rollouts = int(state.get("rollouts", 0))
         super().load_state_dict(state)
 
     def modules(self) -> dict[str, nn.Module]:

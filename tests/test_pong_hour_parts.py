@@ -3,6 +3,7 @@ wall-clock cap, watch-only exports, real-speed videos and the routing of ale-py'
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -194,6 +195,46 @@ def test_pqn_learning_rate_decays_linearly_with_the_steps_it_has_seen():
     assert restored.steps_seen == 960 and restored.learning_rate() == pytest.approx(0.0001)
 
 
+def test_pqn_target_network_bootstraps_from_the_copy_of_its_last_refresh():
+    cfg = config.load("configs/pqn_cartpole.yaml", ["agent.rollout_steps=2", "agent.epochs=1", "agent.minibatches=1",
+                                                    "agent.target_every_rollouts=2", "agent.q_lambda=0",
+                                                    "agent.lr=0.01"])
+    env = envs.make_env(cfg.env)
+    agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
+    from replay.batch import Batch
+
+    rng = np.random.default_rng(0)
+    n = cfg.env.num_envs
+    batches = []
+    for _ in range(6):
+        obs, nxt = rng.normal(size=(n, 4)).astype(np.float32), rng.normal(size=(n, 4)).astype(np.float32)
+        batches.append(Batch.from_numpy(obs, rng.integers(0, 2, n), np.ones(n, np.float32), nxt,
+                                        np.zeros(n, bool), 0.9, ends=np.zeros(n, bool)))
+
+    def one_step_targets(net, rollout):  # lambda 0: r + gamma * max_a net(s', a)
+        with torch.no_grad():
+            return torch.cat([b.rewards + 0.9 * net(b.next_obs).max(dim=1).values for b in rollout])
+
+    def rollout(i):
+        for b in batches[2 * i:2 * i + 2]:
+            agent.learn_while_stepping()
+            agent.update(b)
+    rollout(0)  # rollout 0: the copy is refreshed, and the targets come from it (= the online net)
+    snapshot = copy.deepcopy(agent.q)
+    assert torch.allclose(agent._train["returns"], one_step_targets(snapshot, batches[0:2]))
+    rollout(1)  # rollout 1: the online net has learned since, the targets still come from the copy
+    assert agent.updates > 0
+    assert torch.allclose(agent._train["returns"], one_step_targets(snapshot, batches[2:4]))
+    assert not torch.allclose(agent._train["returns"], one_step_targets(agent.q, batches[2:4]))
+    rollout(2)  # rollout 2: refreshed again
+    assert torch.allclose(agent._train["returns"], one_step_targets(agent.q, batches[4:6]))
+    restored = make_agent(cfg, envs.spec_of(cfg.env.id, env))
+    restored.load_state_dict(agent.state_dict())
+    assert restored.rollouts == 3
+    for a, b in zip(restored.q_target.parameters(), agent.q_target.parameters()):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.slow
 def test_pqn_learns_cartpole(tmp_path):
     run_dir = tmp_path / "pqn"
@@ -228,6 +269,11 @@ def test_hour_preset_trains_exports_and_plays(tmp_path):
     assert meta["env_id"] == "ALE/Pong-v5" and meta["source_step"] == summary["step"]
     obs = np.random.default_rng(3).integers(0, 256, (64, 4, 42, 42), dtype=np.uint8)
     assert np.array_equal(from_run.greedy(obs), from_export.greedy(obs))
+    # exploring too: evaluate.py draws from its --seed, not from the training RNG a checkpoint
+    # carries, so the export and the checkpoint play the same games
+    from_run.reseed(9)
+    from_export.reseed(9)
+    assert np.array_equal(from_run.act(obs, 0, epsilon=0.5), from_export.act(obs, 0, epsilon=0.5))
     # evaluate.py plays the export like a run directory, and its video runs at the game's speed
     res = run_cli("evaluate.py", str(out), "--episodes", "1", "--seed", "5", "--video", str(tmp_path / "v"),
                   "--json", str(tmp_path / "e.json"), "env.max_episode_frames=400")
