@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from howsure import machine  # noqa: E402
+
 TARGET = 475.0
 
 # RL Zoo (rl-baselines3-zoo, hyperparams/dqn.yml, CartPole-v1).
@@ -111,6 +113,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
+    started = machine.describe()
 
     jobs = []
     with ProcessPoolExecutor(args.workers) as pool:
@@ -122,7 +125,8 @@ def main() -> None:
                 jobs.append(pool.submit(run_sb3, seed, args.max_steps, args.eval_every, args.eval_episodes))
         rows = [j.result() for j in jobs]
     result = {"benchmark": "CartPole-v1 steps to eval mean >= 475", "max_steps": args.max_steps,
-              "eval_every_steps": args.eval_every, "eval_episodes": args.eval_episodes, "runs": rows}
+              "eval_every_steps": args.eval_every, "eval_episodes": args.eval_episodes, "runs": rows,
+              "machine": machine.ended(started)}
     for name, key in (("howsure", "howsure"), ("stable-baselines3", "sb3")):
         mine = [r for r in rows if r["framework"] == name]
         if mine:

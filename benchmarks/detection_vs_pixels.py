@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from howsure import machine  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402
 
 # objects: the preset as it is (detected once per screen in the env, float rows in uniform replay,
@@ -137,8 +138,10 @@ def main(argv=None) -> int:
     p.add_argument("--json")
     p.add_argument("--png")
     args = p.parse_args(argv)
+    started = machine.describe()
     results = {name: run(name, args) for name in args.agents}
-    text = json.dumps({"steps": args.steps, "seed": args.seed, **results}, indent=2)
+    text = json.dumps({"steps": args.steps, "seed": args.seed, **results, "machine": machine.ended(started)},
+                      indent=2)
     print(text)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

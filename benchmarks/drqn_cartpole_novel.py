@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from howsure import config  # noqa: E402
+from howsure import config, machine  # noqa: E402
 
 PRESET = ROOT / "configs" / "drqn_cartpole_novel.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "drqn_cartpole_novel.json"
@@ -78,13 +78,15 @@ def main() -> int:
     old = []
     for enc in args.encoders:
         for seed in args.seeds:
-            r = run(enc, seed, args.steps, args.overrides)
+            started = machine.describe()
+            r = {**run(enc, seed, args.steps, args.overrides), "machine": machine.ended(started)}
             # read again just before writing: another invocation may have merged its seeds meanwhile
             old = json.loads(RESULTS.read_text())["runs"] if RESULTS.is_file() else []
             old = [o for o in old if (o["encoder"], o["seed"]) != (enc, seed)] + [r]
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps({"summary": summarize(old), "runs": old}, indent=1))
-            print(json.dumps({k: v for k, v in r.items() if k != "evals"}), file=sys.stderr, flush=True)
+            print(json.dumps({k: v for k, v in r.items() if k not in ("evals", "machine")}), file=sys.stderr,
+                  flush=True)
     print(json.dumps({"summary": summarize(old), "runs": old}, indent=1))
     return 0
 

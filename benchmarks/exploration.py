@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import envs  # noqa: E402
 from agents import AGENTS, make_agent  # noqa: E402
-from howsure import config, seeding  # noqa: E402
+from howsure import config, machine, seeding  # noqa: E402
 from howsure.episodes import EpisodeTracker  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402
 from replay import make_replay  # noqa: E402
@@ -294,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
                 budget = args.budget_episodes or default_budget(args.task, size)
                 episode_steps = size if args.task == "deep_sea" else CHAIN_HORIZON_PER_LENGTH * size
                 cfg = replace(cfg, total_steps=budget * episode_steps)
+                started = machine.describe()
                 row = run_cell(cfg, budget, good_above, args.probe_every)
+                row["machine"] = machine.ended(started)
                 if not row["solved"]:
                     failed.add((label, seed))
                 row.update(task=args.task, agent=label, size=size, seed=seed, overrides=args.set)

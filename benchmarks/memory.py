@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from howsure import config  # noqa: E402
+from howsure import config, machine  # noqa: E402
 
 PRESET = ROOT / "configs" / "drqn_memory_len.yaml"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -144,8 +144,10 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for agent in args.agents:
         for length in args.lengths:
+            started = machine.describe()
             r = run(agent, length, args.episodes, args.seed, args.episodes_per_update,
                     args.epsilon_decay_fraction, tuple(args.overrides))
+            r = {**r, "machine": machine.ended(started)}
             runs = [o for o in runs if (o["agent"], o["memory_length"]) != (agent, length)] + [r]
             out_json.write_text(json.dumps({"summary": summarize(runs), "runs": runs}, indent=1))
             print(json.dumps(r), file=sys.stderr, flush=True)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402
 from howsure.evaluation import load_run  # noqa: E402
-from howsure import seeding  # noqa: E402
+from howsure import machine, seeding  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402
 
 
@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--png", default=None, help="histogram PNG (default: no plot)")
     p.add_argument("--json", default=None, help="write the result as JSON")
     args = p.parse_args(argv)
+    started = machine.describe()
     cfg, agent, meta = load_run(args.path)
     seeding.seed_everything(args.seed)
     step = int(meta.get("step", 0))
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
               "in_policy": "agent (evaluation)", "ood_policy": "uniform random",
               "n_in": len(s_in), "n_ood": len(s_out), "auroc": round(auroc(s_in, s_out), 4),
               "epistemic_std_in_median": float(np.median(s_in)), "epistemic_std_ood_median": float(np.median(s_out)),
-              "checkpoint_step": step}
+              "checkpoint_step": step, "machine": machine.ended(started)}
     if args.png:
         histogram(s_in, s_out, (f"{cfg.env.id} (agent's own game)", f"{args.ood_env} (random actions)"),
                   f"OOD screen: AUROC {result['auroc']:.3f}\n({how})", Path(args.png))

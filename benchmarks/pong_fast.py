@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from howsure import machine  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402
 from howsure.logger import read_scalars  # noqa: E402
 
@@ -75,6 +76,7 @@ def main() -> int:
         if not (args.run_dir / needed).is_file():
             raise UserError(f"{str(args.run_dir / needed)!r} not found: pass the run directory of a finished or "
                             "interrupted configs/dqn_pong_fast.yaml run with at least one evaluation")
+    started = machine.describe()
     summary = json.loads((args.run_dir / "summary.json").read_text())
     eval_json = args.out.with_name(args.out.name + "_eval.json")
     checkpoint = args.run_dir / "checkpoints" / "best.pt"
@@ -92,6 +94,7 @@ def main() -> int:
         "goal": args.goal,
         "goal_reached_in_training_eval": None if reached is None else
         {"step": reached[0], "mean_return": reached[1], "wall_minutes": round(reached[2] / 60, 2)},
+        "machine": machine.ended(started),  # of the evaluation; the training's load is in its run directory
     })
     eval_json.write_text(json.dumps(result, indent=2) + "\n")
     plot(scalars, args.out.with_name(args.out.name + "_curve.png"), args.goal)

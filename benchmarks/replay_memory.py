@@ -135,6 +135,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.capacity, args.child == "compressed", args.source_steps)))
         return
+    from howsure import machine
+
+    started = machine.describe()
     runs = {}
     for variant in ("uncompressed", "compressed"):
         out = subprocess.run([sys.executable, __file__, "--child", variant, "--capacity", str(args.capacity),
@@ -161,6 +164,7 @@ def main() -> None:
         "sample32_capacity": args.speed_capacity,
         "compression_sample_slowdown": round(speed["compressed"] / speed["uncompressed"], 2),
         "transitions_sampleable": {v: r["transitions"] for v, r in runs.items()},
+        "machine": machine.ended(started),
     }
     print(json.dumps(result, indent=2))
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from howsure import config  # noqa: E402
+from howsure import config, machine  # noqa: E402
 from howsure.logger import read_scalars  # noqa: E402
 
 
@@ -84,10 +83,8 @@ def main() -> int:
     args = p.parse_args()
     cores = os.cpu_count() or 1
     settings = [int(a) for a in args.actors.split(",")]
-    results: dict = {"env": "ALE/Pong-v5", "machine": {"cores": cores, "python": platform.python_version(),
-                                                       "torch": torch.__version__,
-                                                       "load_average_at_start": os.getloadavg()},
-                     "steps_per_setting": args.steps, "settings": []}
+    started = machine.describe()
+    results: dict = {"env": "ALE/Pong-v5", "steps_per_setting": args.steps, "settings": []}
     ray_started = False
     with tempfile.TemporaryDirectory() as tmp:
         for n in settings:
@@ -119,7 +116,7 @@ def main() -> int:
         import ray
 
         ray.shutdown()
-    results["machine"]["load_average_at_end"] = os.getloadavg()
+    results["machine"] = machine.ended(started)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

@@ -2,7 +2,8 @@
 
 Measures, with howsure's own agents on random screens (no env in the timed part):
   - DQN updates of batch 32 (double DQN, dueling head: three forward passes and one backward) with
-    the Nature CNN at 84x84 and the 2013 network (nips_cnn) at 84x84 and 42x42;
+    the Nature CNN at 84x84 and the 2013 network (nips_cnn) at 84x84 and 42x42, and of batch 128
+    with nips_cnn at 42x42;
   - PQN minibatches of 128 (one forward and one backward) with nips_cnn + LayerNorm at 84 and 42;
 and env steps per second of Pong through gymnasium's wrappers (one game) and through ale-py's C++
 vector env (32 games, one thread), random actions.
@@ -33,6 +34,7 @@ CASES = [  # name, agent, encoder, screen, batch, extra overrides
     ("dqn_nature_cnn_84", "dqn", "nature_cnn", 84, 32, []),
     ("dqn_nips_cnn_84", "dqn", "nips_cnn", 84, 32, []),
     ("dqn_nips_cnn_42", "dqn", "nips_cnn", 42, 32, []),
+    ("dqn_nips_cnn_42_b128", "dqn", "nips_cnn", 42, 128, []),
     ("pqn_nips_cnn_ln_84", "pqn", "nips_cnn", 84, 128, ["encoder.nips_cnn.layer_norm=true"]),
     ("pqn_nips_cnn_ln_42", "pqn", "nips_cnn", 42, 128, ["encoder.nips_cnn.layer_norm=true"]),
 ]

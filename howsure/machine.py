@@ -50,3 +50,10 @@ def describe() -> dict:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "load_start": load_average(),
     }
+
+
+def ended(started: dict) -> dict:
+    """describe()'s record from the start of a measurement, with the load average and the date at its end."""
+    import time
+
+    return {**started, "load_end": load_average(), "date_end": time.strftime("%Y-%m-%d %H:%M")}
