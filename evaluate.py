@@ -71,14 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.render and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise UserError("--render needs a display and none is set (DISPLAY is empty); "
                         "use --video DIR to get MP4 files instead")
-    cfg, agent, meta = load_run(args.path, args.overrides)
+    cfg, agent, meta = load_run(args.path, args.overrides, seed=args.seed)
     if args.uncertainty and not hasattr(agent, "last_epistemic_std"):
         raise UserError(f"--uncertainty: agent {cfg.agent.name!r} reports no epistemic uncertainty (bayes_dqn does)")
     uncertainty: list[float] | None = [] if args.uncertainty else None
     episodes = args.episodes or cfg.eval.episodes
     epsilon = cfg.eval.epsilon if args.epsilon is None else args.epsilon
     seeding.seed_everything(args.seed)
-    agent.reseed(args.seed)  # epsilon's draws: from --seed alone, for a checkpoint as for an export
     render_mode = "human" if args.render else ("rgb_array" if args.video else None)
     single = args.render or args.video
     eval_envs = make_eval_envs(cfg, num_envs=1 if single else None, render_mode=render_mode)

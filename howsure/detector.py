@@ -53,7 +53,7 @@ def collect(env_id: str, frames: int, *, seed: int = 0, every_steps: int = 2, ch
     game = game_labels(env_id)
     agent = None
     if checkpoint:
-        cfg, agent, _ = load_run(checkpoint)
+        cfg, agent, _ = load_run(checkpoint, seed=seed)
         if cfg.env.id != env_id:
             raise UserError(f"--checkpoint plays {cfg.env.id!r}, not {env_id!r}; pass a checkpoint of this game")
         env_cfg = cfg.env

@@ -71,9 +71,11 @@ def evaluate_agent(agent, eval_envs, episodes: int, epsilon: float, *, seed: int
     return results
 
 
-def load_run(path: str, overrides: list[str] | None = None):
+def load_run(path: str, overrides: list[str] | None = None, seed: int | None = None):
     """(config, agent, checkpoint meta) rebuilt from a run directory, a checkpoint file or a
-    watch-only export (howsure/export.py)."""
+    watch-only export (howsure/export.py). The agent's acting randomness (epsilon) starts from
+    `seed` (default: the config's), not from the training RNG a checkpoint carries, so a
+    checkpoint and its export play the same games."""
     if export.is_export(path):
         saved, meta, tensors = export.read_export(path)
         ckpt_path, state = Path(path), None
@@ -98,6 +100,7 @@ def load_run(path: str, overrides: list[str] | None = None):
         export.load_weights(agent, tensors, str(ckpt_path))
     else:
         agent.load_state_dict(state["agent"])
+    agent.reseed(cfg.seed if seed is None else seed)
     return cfg, agent, meta
 
 
