@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from agents.base import Agent
-from agents.bayes_dqn import BayesDQNAgent
-from agents.boot_dqn import BootDQNAgent
-from agents.dqn import DQNAgent
-from agents.pqn import PQNAgent
-from agents.tabular_q import TabularQAgent
+from howsure.agents.base import Agent
+from howsure.agents.bayes_dqn import BayesDQNAgent
+from howsure.agents.boot_dqn import BootDQNAgent
+from howsure.agents.dqn import DQNAgent
+from howsure.agents.pqn import PQNAgent
+from howsure.agents.tabular_q import TabularQAgent
+
 from howsure.registry import Registry
 
 AGENTS: Registry[type[Agent]] = Registry("agent")

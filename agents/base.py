@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any, ContextManager
 
 import numpy as np
-
-from replay.batch import Batch
+from howsure.replay.batch import Batch
 
 
 def linear_schedule(start: float, end: float, duration_steps: int, step: int) -> float:
@@ -33,11 +33,22 @@ def epsilon_greedy(rng: np.random.Generator, n_actions: int, eps: float, greedy,
     return actions
 
 
+@dataclass(frozen=True)
+class AgentConfig:
+    """What every agent's config holds (each agent's Config extends it). The loop reads the
+    learner-side view of a step from here: reward clipping and life loss."""
+    name: str = ""
+    gamma: float = 0.99  # discount per agent step
+    clip_rewards: bool = False  # learner sees sign(r); logged returns stay raw
+    terminal_on_life_loss: bool = False  # Atari: a lost life ends bootstrapping (not the episode)
+
+
 class Agent:
     """Base class. Subclasses set `Config` (a frozen dataclass) and implement act/update."""
 
     Config: type
     uses_replay: bool = True  # False: update() gets the latest vector step instead of a sample
+    reports_uncertainty: bool = False  # True: last_epistemic_std() after every act (bayes_dqn)
 
     @property
     def needs_sequences(self) -> bool:
@@ -93,15 +104,6 @@ class Agent:
         and receiving the step, so envs on other threads or processes step meanwhile (PQN)."""
         return {}
 
-    def learner_transition(self, rewards: np.ndarray, terminated: np.ndarray,
-                           lives_lost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Learner-side view of a step: reward clipping and life loss ending the bootstrapping."""
-        if getattr(self.cfg, "clip_rewards", False):
-            rewards = np.sign(rewards).astype(np.float32)
-        if getattr(self.cfg, "terminal_on_life_loss", False):
-            terminated = terminated | lives_lost
-        return rewards, terminated
-
     def schedule_metrics(self, step: int) -> dict[str, float]:
         """Scalars that depend on the step alone (epsilon), logged by the loop."""
         return {}
@@ -110,9 +112,14 @@ class Agent:
         """Scalars gathered while acting since the last call (e.g. uncertainty), then reset."""
         return {}
 
-    def annotate(self, frame: np.ndarray) -> np.ndarray:
-        """Draw agent state (uncertainty, detections) on a video frame of env 0; default: as is."""
-        return frame
+    def last_epistemic_std(self) -> np.ndarray:
+        """Agents with reports_uncertainty: per row of the last act(), the std of the chosen
+        action's Q over the agent's posterior."""
+        raise NotImplementedError(f"{type(self).__name__} reports no epistemic uncertainty")
+
+    def epistemic_std_scale(self) -> float:
+        """Agents with reports_uncertainty: the largest epistemic std seen so far."""
+        raise NotImplementedError(f"{type(self).__name__} reports no epistemic uncertainty")
 
     def q_spread(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Mean and std of Q over the agent's posterior (draws, heads) for a batch of observations,

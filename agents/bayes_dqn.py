@@ -24,14 +24,14 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from howsure.agents.bayes_network import BayesQNetwork, Noise, place_names
+from howsure.agents.dqn import DQNAgent, TDConfig, td_loss, td_target
+from howsure.agents.recurrent import unroll
+from howsure.replay.batch import Batch
+from howsure.replay.sequence_batch import SequenceBatch
 from torch import nn
 
-from agents.bayes_network import BayesQNetwork, Noise, place_names
-from agents.dqn import DQNAgent, TDConfig, td_loss, td_target
-from agents.recurrent import unroll
 from howsure.errors import UserError
-from replay.batch import Batch
-from replay.sequence_batch import SequenceBatch
 
 
 @dataclass(frozen=True)
@@ -59,15 +59,18 @@ class BayesDQNConfig(TDConfig):
 
 class BayesDQNAgent(DQNAgent):
     Config = BayesDQNConfig
+    reports_uncertainty = True
 
     def __init__(self, cfg: BayesDQNConfig, spec, **kwargs):
         if len(cfg.dropout_p) != len(cfg.head_hidden_sizes) + 1:
             raise UserError(
                 f"agent.dropout_p has {len(cfg.dropout_p)} rates but there are "
-                f"{len(cfg.head_hidden_sizes) + 1} dropout places ({', '.join(place_names(len(cfg.head_hidden_sizes)))}); "
+                f"{len(cfg.head_hidden_sizes) + 1} dropout places "
+                f"({', '.join(place_names(len(cfg.head_hidden_sizes)))}); "
                 "give one rate per place (0 = no dropout there)")
         if not any(p > 0 for p in cfg.dropout_p):
-            raise UserError("agent.dropout_p is all zeros: bayes_dqn needs dropout somewhere (use agent.name=dqn without it)")
+            raise UserError("agent.dropout_p is all zeros: bayes_dqn needs dropout somewhere "
+                            "(use agent.name=dqn without it)")
         if cfg.n_masks < 0 or cfg.n_masks == 1:
             raise UserError(f"agent.n_masks={cfg.n_masks}: use 0 (a fresh mask per draw) or at least 2 fixed masks")
         if cfg.n_draws < 2:
@@ -79,7 +82,7 @@ class BayesDQNAgent(DQNAgent):
         self._episode_noise: Noise = {}  # thompson_episode: rows = envs, held until begin_episode
         self._last_std = np.zeros(0)
         self._sums = {"train": [0.0, 0], "eval": [0.0, 0]}
-        self._std_scale = 0.0  # running max of the std, for annotate()'s bar
+        self._std_scale = 0.0  # running max of the std (the video's uncertainty bar)
 
     def build_network(self) -> nn.Module:
         c = self.cfg
@@ -169,6 +172,9 @@ class BayesDQNAgent(DQNAgent):
         """Per row of the last act(): std over dropout draws of the chosen action's Q."""
         return self._last_std
 
+    def epistemic_std_scale(self) -> float:
+        return self._std_scale
+
     def act_metrics(self) -> dict[str, float]:
         out = {}
         for kind, tag in (("train", "uncertainty/epistemic_std"), ("eval", "uncertainty/eval_epistemic_std")):
@@ -180,20 +186,6 @@ class BayesDQNAgent(DQNAgent):
 
     def schedule_metrics(self, step: int) -> dict[str, float]:
         return {"charts/epsilon": self.cfg.epsilon_floor}
-
-    def annotate(self, frame: np.ndarray) -> np.ndarray:
-        """A bar (length: std relative to the largest seen so far) and the number, top left."""
-        from PIL import Image, ImageDraw
-
-        std = float(self._last_std[0]) if len(self._last_std) else 0.0
-        img = Image.fromarray(np.ascontiguousarray(frame))
-        draw = ImageDraw.Draw(img)
-        w = img.width
-        bar = int((w // 3) * (std / self._std_scale if self._std_scale > 0 else 0.0))
-        draw.rectangle([4, 4, 4 + w // 3, 12], outline=(255, 255, 255))
-        draw.rectangle([4, 4, 4 + bar, 12], fill=(255, 64, 64))
-        draw.text((8 + w // 3, 2), f"epistemic std {std:.3f}", fill=(255, 64, 64))
-        return np.asarray(img)
 
     # -- learning -------------------------------------------------------------------------
     def update(self, batch: Batch) -> dict[str, float]:

@@ -7,7 +7,7 @@ repeated for T draws. With prior_scale > 0 a frozen random copy of the network (
 function, Osband et al. arXiv:1806.03335) is added, beta * prior(s), with the SAME dropout noise
 as the trained network: each mask indexes one member of an implicit ensemble, and on visited data
 the trained network learns to cancel that member's prior, as each head does in the paper. The
-prior is initialised as boot_dqn's (agents.boot_dqn.init_prior: bsuite's init, zero biases): under
+prior is initialised as boot_dqn's (agents.priors.init_prior: bsuite's init, zero biases): under
 torch's default init its random output biases gave every draw the same action gap, larger than the
 dropout spread, so no draw ever changed the greedy action on deep_sea.
 """
@@ -15,11 +15,10 @@ dropout spread, so no draw ever changed the greedy action on deep_sea.
 from __future__ import annotations
 
 import torch
+from howsure.agents.concrete_dropout import ConcreteDropout, concrete_regulariser
+from howsure.agents.priors import init_prior
+from howsure.encoders import make_encoder
 from torch import nn
-
-from agents.boot_dqn import init_prior
-from agents.concrete_dropout import ConcreteDropout, concrete_regulariser
-from encoders import make_encoder
 
 Noise = dict[str, torch.Tensor]  # dropout place name -> uniform noise (B, K)
 

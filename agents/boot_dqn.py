@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from howsure.agents.dqn import DQNAgent, DQNConfig, td_loss, td_target
+from howsure.agents.heads import QHead
+from howsure.agents.priors import init_prior
+from howsure.encoders import make_encoder
+from howsure.replay.batch import Batch
 from torch import nn
-
-from agents.dqn import DQNAgent, DQNConfig, td_loss, td_target
-from agents.heads import QHead
-from encoders import make_encoder
-from replay.batch import Batch
 
 
 @dataclass(frozen=True)
@@ -93,20 +93,6 @@ class Ensemble(nn.Module):
             features = self.encoders[0](obs)
             return torch.stack([head(features) for head in self.heads], dim=1)
         return torch.stack([head(enc(obs)) for enc, head in zip(self.encoders, self.heads)], dim=1)
-
-
-def init_prior(module: nn.Module) -> None:
-    """Weights ~ truncated normal with std 1/sqrt(fan_in), biases 0: sonnet's default, as in bsuite's
-    prior networks. Under torch's default init the prior's spread over deep_sea states was 3x
-    smaller and its random biases made it mostly a per-action constant: little state-dependent
-    optimism, and N=20 went unsolved in 500 episodes (solved in 445 with this init)."""
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            if name.endswith("bias"):
-                param.zero_()
-            elif param.dim() >= 2:
-                std = 1.0 / np.sqrt(param[0].numel())
-                nn.init.trunc_normal_(param, std=std, a=-2 * std, b=2 * std)
 
 
 class EnsembleWithPrior(nn.Module):

@@ -10,19 +10,19 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from howsure.agents.base import Agent, AgentConfig, epsilon_greedy, linear_schedule
+from howsure.agents.heads import QHead, QNetwork
+from howsure.agents.recurrent import RecurrentMemory, is_recurrent, unroll
+from howsure.encoders import make_encoder
+from howsure.replay.batch import Batch
+from howsure.replay.sequence_batch import SequenceBatch
 from torch import nn
 
-from agents.base import Agent, epsilon_greedy, linear_schedule
-from agents.heads import QHead, QNetwork
-from agents.recurrent import RecurrentMemory, is_recurrent, unroll
-from encoders import make_encoder
 from howsure.errors import UserError
-from replay.batch import Batch
-from replay.sequence_batch import SequenceBatch
 
 
 @dataclass(frozen=True)
-class TDConfig:
+class TDConfig(AgentConfig):
     """What every replay-based TD agent shares (dqn, boot_dqn, bayes_dqn): the optimizer, the
     update schedule, the target network and the learner-side reward and life-loss handling."""
     name: str = "dqn"
@@ -42,8 +42,6 @@ class TDConfig:
     double_dqn: bool = False
     loss: Literal["huber", "mse"] = "huber"
     max_grad_norm: float = 10.0  # 0 disables gradient clipping
-    clip_rewards: bool = False  # learner sees sign(r); logged returns stay raw
-    terminal_on_life_loss: bool = False  # Atari: a lost life ends bootstrapping (not the episode)
 
 
 @dataclass(frozen=True)

@@ -21,17 +21,17 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from howsure.agents.base import Agent, AgentConfig, epsilon_greedy, linear_schedule
+from howsure.agents.heads import QHead, QNetwork
+from howsure.encoders import make_encoder
+from howsure.replay.batch import Batch
 from torch import nn
 
-from agents.base import Agent, epsilon_greedy, linear_schedule
-from agents.heads import QHead, QNetwork
-from encoders import make_encoder
 from howsure.errors import UserError
-from replay.batch import Batch
 
 
 @dataclass(frozen=True)
-class PQNConfig:
+class PQNConfig(AgentConfig):
     name: str = "pqn"
     gamma: float = 0.99  # discount per agent step
     q_lambda: float = 0.65  # Q(lambda) trace: 0 is one-step Q-learning, 1 the Monte Carlo return
@@ -49,8 +49,6 @@ class PQNConfig:
     target_every_rollouts: int = 0
     dueling: bool = False
     head_hidden: int = 0  # units of a hidden layer inside the head; 0: linear head
-    clip_rewards: bool = False  # learner sees sign(r); logged returns stay raw
-    terminal_on_life_loss: bool = False  # Atari: a lost life ends bootstrapping (not the episode)
     epsilon_start: float = 1.0
     epsilon_end: float = 0.01
     epsilon_decay_steps: int = 250_000  # agent steps (summed over envs) of linear annealing
@@ -180,7 +178,8 @@ class PQNAgent(Agent):
             qs.append(q.mean().item())
         if not losses:
             return {}
-        return {"losses/td_loss": float(np.mean(losses)), "values/q_mean": float(np.mean(qs)), "charts/learning_rate": lr}
+        return {"losses/td_loss": float(np.mean(losses)), "values/q_mean": float(np.mean(qs)),
+                "charts/learning_rate": lr}
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from howsure.agents.base import Agent, AgentConfig, linear_schedule
+from howsure.replay.batch import Batch
 
-from agents.base import Agent, linear_schedule
 from howsure.errors import UserError
-from replay.batch import Batch
 
 
 @dataclass(frozen=True)
-class TabularQConfig:
+class TabularQConfig(AgentConfig):
     name: str = "tabular_q"
     gamma: float = 0.95  # discount per step
     lr: float = 0.1  # step size of the Bellman update

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main(argv=None) -> int:
@@ -33,11 +32,11 @@ def main(argv=None) -> int:
 
     import numpy as np
     import torch
+    from howsure.encoders.detection import dataset, fit
+    from howsure.encoders.detection.labels import game_name
+    from howsure.encoders.detection.model import save_detector
+    from howsure.encoders.detection.preview import save_preview
 
-    from encoders.detection import dataset, fit
-    from encoders.detection.labels import game_name
-    from encoders.detection.model import save_detector
-    from encoders.detection.preview import save_preview
     from howsure import machine
     from howsure.detector import collect
 

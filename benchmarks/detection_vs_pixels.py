@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from howsure import machine  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402
@@ -43,7 +42,7 @@ AGENTS = {"objects": ["encoder.name=detection"],
           "pixels": ["encoder.name=nature_cnn", "env.detector=null", "replay.kind=atari", "agent.bf16_autocast=true",
                      *EVERY4],
           "objects_every4": ["encoder.name=detection", *EVERY4]}
-TARGETS = (0.0, 15.0)  # the issue's
+TARGETS = (0.0, 15.0)  # returns whose first crossing is timed
 EARLY = (-18.0, -15.0)  # the first steps off the -21 floor, where an agent that is far from 0 still shows its pace
 
 

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from howsure import config, machine  # noqa: E402
 
@@ -31,7 +30,7 @@ FEED_FORWARD = ["encoder.name=mlp", "encoder.mlp.hidden_sizes=[64,64]", "replay.
 
 
 def run(encoder: str, seed: int, steps: int, extra: list[str]) -> dict:
-    import train
+    from howsure import training as train
 
     overrides = [f"seed={seed}", f"total_steps={steps}", "log.quiet=true", "torch_threads=1",
                  "checkpoint_replay=false", *(FEED_FORWARD if encoder == "mlp" else []), *extra]

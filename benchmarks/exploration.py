@@ -9,8 +9,8 @@ breaks on pandas 2): a run is solved at the first episode e at which fewer than 
 1..e were "bad" (deep_sea: did not reach the treasure; chain: did not beat the myopic policy).
 Each cell (agent, task, seed) trains with the agent's preset until solved or out of its episode
 budget. Cells are appended to the JSON as they finish, so an interrupted run resumes where it
-stopped (--force reruns). Training follows train.py's loop (act -> step -> store -> learn); this
-file has its own copy only because it stops at the solve episode and writes no run directory.
+stopped (--force reruns). Each cell trains with howsure.training.train, the loop of every run,
+whose hooks stop it at the solve episode.
 """
 
 from __future__ import annotations
@@ -18,22 +18,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from howsure.agents import AGENTS
+
+from howsure import config, machine, rundir
+from howsure.errors import UserError, cli_main
+from howsure.training import Hooks, prepare_run_dir, train
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import envs  # noqa: E402
-from agents import AGENTS, make_agent  # noqa: E402
-from howsure import config, machine, seeding  # noqa: E402
-from howsure.episodes import EpisodeTracker  # noqa: E402
-from howsure.errors import UserError, cli_main  # noqa: E402
-from replay import make_replay  # noqa: E402
 
 BAD_FRACTION = 0.9  # bsuite deep_sea: solved once the running fraction of bad episodes drops below this
 
@@ -113,53 +111,55 @@ def probe_deep_sea(agent, size: int, visited: np.ndarray) -> dict | None:
 
 
 def run_cell(cfg: config.Config, budget_episodes: int, good_above: float, probe_every: int = 0) -> dict:
-    """Train until solved or out of budget; returns the cell's row (episodes are 1-based)."""
-    seeding.seed_everything(cfg.seed)
-    stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs))
-    spec = envs.spec_of(cfg.env.id, stepper.envs)
-    agent = make_agent(cfg, spec)
-    buffer = make_replay(cfg.replay, spec, cfg.agent.gamma, seed=cfg.seed)
-    tracker = EpisodeTracker(cfg.env.num_envs, cfg.agent.gamma)
-    obs = stepper.reset(seed=cfg.seed)
-    agent.begin_episode(np.arange(cfg.env.num_envs))
+    """Train until solved or out of budget; returns the cell's row (episodes are 1-based).
+
+    Training is howsure.training.train, the loop of every run, into a temporary run directory
+    (no evaluations, no periodic logging); its hooks count the episodes and stop at the solve."""
+    cfg = replace(cfg, total_steps=10**12, time_limit_minutes=None, checkpoint_every_steps=0,
+                  checkpoint_replay=False, eval=replace(cfg.eval, every_steps=0),
+                  log=replace(cfg.log, every_steps=10**12, quiet=True))  # acting metrics are read here
     good: list[bool] = []
     uncertainty: list[list[float]] = []  # [episode, mean epistemic std since the last point]
     probes: list[dict] = []
-    size = int(np.sqrt(spec.obs_shape[0])) if cfg.env.id.startswith("bsuite/deep_sea/") else 0
-    visited = np.zeros((size, size), bool)
-    step, solved, t0 = 0, None, time.perf_counter()
-    while solved is None and len(good) < budget_episodes:
-        actions = agent.act(obs, step)
-        st = stepper.step(actions)
-        step += cfg.env.num_envs
-        rewards, terminated = agent.learner_transition(st.rewards, st.terminated, st.lives_lost)
-        buffer.add(obs, actions, rewards, st.next_obs, terminated, st.dones)
+    deep_sea = cfg.env.id.startswith("bsuite/deep_sea/")
+    cell: dict = {"solved": None}
+
+    def start(agent, spec) -> None:
+        size = int(np.sqrt(spec.obs_shape[0])) if deep_sea else 0
+        cell.update(agent=agent, size=size, visited=np.zeros((size, size), bool))
+
+    def chunk_stored(chunk, step: int) -> None:
+        size = cell["size"]
         if probe_every and size:
-            cells = np.argmax(obs.reshape(len(obs), -1), axis=1)
-            visited[cells // size, cells % size] = True
-        for ep in tracker.step(st.rewards, st.dones):
-            good.append(ep.episodic_return > good_above)
-            if probe_every and size and (len(good) == 1 or len(good) % probe_every == 0):
-                row = probe_deep_sea(agent, size, visited)
-                if row is not None:
-                    probes.append({"episode": len(good), **row})
-            if good[-1] and solve_episode(good) is not None:
-                solved = solve_episode(good)
-            if len(good) % 50 == 0:
-                metrics = agent.act_metrics()
-                if "uncertainty/epistemic_std" in metrics:
-                    uncertainty.append([len(good), round(metrics["uncertainty/epistemic_std"], 5)])
-        if st.dones.any():
-            agent.begin_episode(np.flatnonzero(st.dones))
-        for _ in range(agent.updates_due(step)):
-            if len(buffer) < cfg.agent.batch_size:
-                break
-            agent.update(buffer.sample(cfg.agent.batch_size))
-        obs = st.obs
-    stepper.close()
+            cells = np.argmax(chunk.obs[0].reshape(chunk.obs.shape[1], -1), axis=1)
+            cell["visited"][cells // size, cells % size] = True
+
+    def episode_ended(episode, step: int) -> bool:
+        agent, size = cell["agent"], cell["size"]
+        good.append(episode[0] > good_above)
+        if probe_every and size and (len(good) == 1 or len(good) % probe_every == 0):
+            row = probe_deep_sea(agent, size, cell["visited"])
+            if row is not None:
+                probes.append({"episode": len(good), **row})
+        if good[-1] and cell["solved"] is None and solve_episode(good) is not None:
+            cell["solved"] = solve_episode(good)
+        if len(good) % 50 == 0:
+            metrics = agent.act_metrics()
+            if "uncertainty/epistemic_std" in metrics:
+                uncertainty.append([len(good), round(metrics["uncertainty/epistemic_std"], 5)])
+        return cell["solved"] is not None or len(good) >= budget_episodes
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg, run_dir = prepare_run_dir(replace(cfg, run_dir=str(Path(tmp) / "run")), overwrite=False)
+        try:
+            summary = train(cfg, run_dir, hooks=Hooks(on_start=start, on_chunk=chunk_stored, on_episode=episode_ended))
+        finally:
+            rundir.release(run_dir)
+    solved = cell["solved"]
     first = next((i + 1 for i, g in enumerate(good) if g), None)
     return {"solved": solved is not None, "solve_episode": solved, "first_success_episode": first,
-            "episodes": len(good), "good_episodes": int(sum(good)), "steps": step,
+            "episodes": len(good), "good_episodes": int(sum(good)), "steps": summary["step"],
             "budget_episodes": budget_episodes, "wall_seconds": round(time.perf_counter() - t0, 1),
             "uncertainty": uncertainty, **({"probes": probes} if probes else {})}
 

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from howsure import config, machine  # noqa: E402
 
@@ -49,7 +48,7 @@ def bsuite_id(length: int) -> tuple[str, dict]:
 
 def run(agent: str, length: int, episodes: int, seed: int, episodes_per_update: int = 1,
         epsilon_decay_fraction: float = 0.3, extra: tuple[str, ...] = ()) -> dict:
-    import train
+    from howsure import training as train
     from howsure.logger import read_scalars
 
     env_id, kwargs = bsuite_id(length)
@@ -107,7 +106,8 @@ def plot(runs: list[dict], path: Path) -> None:
     for agent, label in (("lstm", "DRQN (LSTM encoder)"), ("mlp", "DQN (feed-forward MLP)")):
         rs = sorted((r for r in runs if r["agent"] == agent), key=lambda r: r["memory_length"])
         if rs:
-            ax.plot([r["memory_length"] for r in rs], [r["eval_return"] for r in rs], "o-", label=f"{label}: greedy eval")
+            ax.plot([r["memory_length"] for r in rs], [r["eval_return"] for r in rs], "o-",
+                    label=f"{label}: greedy eval")
             ax.plot([r["memory_length"] for r in rs], [2 * r["train_correct_rate"] - 1 for r in rs], "x--",
                     alpha=0.6, label=f"{label}: training mean")
     ax.axhline(2 * 0.625 - 1, color="grey", lw=0.8, ls=":", label="bsuite threshold (training mean)")

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import envs  # noqa: E402
-from howsure.evaluation import load_run  # noqa: E402
-from howsure import machine, seeding  # noqa: E402
+from howsure import (  # noqa: E402
+    envs,  # noqa: E402
+    machine,
+    seeding,
+)
 from howsure.errors import UserError, cli_main  # noqa: E402
+from howsure.evaluation import load_run  # noqa: E402
 
 
 def auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
@@ -68,13 +69,14 @@ def fit_shape(obs: np.ndarray, shape: tuple[int, ...], ood_id: str) -> tuple[np.
     if obs.shape[1:] == tuple(shape):
         return obs, "same observation shape"
     if obs.ndim == 2 and len(shape) == 1 and obs.shape[1] > shape[0]:
-        return obs[:, : shape[0]], f"{ood_id} observations truncated from {obs.shape[1]} to the first {shape[0]} numbers"
+        why = f"{ood_id} observations truncated from {obs.shape[1]} to the first {shape[0]} numbers"
+        return obs[:, : shape[0]], why
     raise UserError(f"{ood_id} gives observations {obs.shape[1:]}, the agent expects {tuple(shape)}; "
                     "pick an env with the same shape (or a longer vector, which is truncated)")
 
 
 def scores(agent, obs: np.ndarray, step: int, chunk: int = 256) -> np.ndarray:
-    if not hasattr(agent, "last_epistemic_std"):
+    if not agent.reports_uncertainty:
         raise UserError("this agent reports no epistemic uncertainty; train a bayes_dqn run for the OOD screen")
     out = []
     for i in range(0, len(obs), chunk):

@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from howsure import machine  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from howsure import checkpoint, config, machine  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402
@@ -81,8 +80,8 @@ def plot(result: dict, path: Path) -> None:
     curve = result["eval_curve"]
     ax.plot([c["wall_minutes"] for c in curve], [c["mean_return"] for c in curve], "o-",
             label=f"howsure {result['agent']} (periodic evaluations, {result['eval_episodes_periodic']} episodes)")
-    ax.errorbar([result["train_wall_minutes"]], [result["mean_return"]], yerr=[[result["mean_return"] - min(result["returns"])],
-                [max(result["returns"]) - result["mean_return"]]], fmt="s", color="black", capsize=4,
+    spread = [[result["mean_return"] - min(result["returns"])], [max(result["returns"]) - result["mean_return"]]]
+    ax.errorbar([result["train_wall_minutes"]], [result["mean_return"]], yerr=spread, fmt="s", color="black", capsize=4,
                 label=f"final: {len(result['returns'])} fresh episodes (min-max)")
     sps = result.get("sb3_steps_per_second")
     if sps:
@@ -104,8 +103,8 @@ def plot(result: dict, path: Path) -> None:
     ax.set_ylabel(f"evaluated return ({result['protocol']['env_id']})")
     if "Pong" in result["protocol"]["env_id"]:
         ax.set_ylim(-21.5, 21.5)
-    ax.set_title(f"{result['protocol']['env_id']}, seed {result['seed']}: {result['mean_return']:+.1f} after {result['train_wall_minutes']:.0f} min "
-                 f"on {machine_label(result)}", fontsize=9)
+    ax.set_title(f"{result['protocol']['env_id']}, seed {result['seed']}: {result['mean_return']:+.1f} "
+                 f"after {result['train_wall_minutes']:.0f} min on {machine_label(result)}", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +119,25 @@ def write_pretrained(run_dir: Path, out_dir: Path, result: dict, json_path: Path
     game = result["protocol"]["env_id"]
     m = result["machine"]
     returns = ", ".join(f"{r:g}" for r in result["returns"])
-    (out_dir / "README.md").write_text(f"""# {game}: `{result['agent']}` trained for {result['train_wall_minutes']:.0f} minutes
+    proto = result["protocol"]
+    rows = [
+        ("score", f"**{result['mean_return']:+.2f}** mean over {len(result['returns'])} fresh episodes "
+                  f"(min {result['min_return']:g}, std {result['std_return']:.2f})"),
+        ("returns", returns),
+        ("protocol", f"sticky actions {proto['sticky_action_prob']}, up to {proto['noop_max']} no-op starts, "
+                     f"frame skip {proto['frame_skip']}, epsilon {proto['epsilon']}, full game, raw score"),
+        ("evaluation seeds", f"`evaluate.py --seed {result['eval_seed']} --episodes {len(result['returns'])}`"),
+        ("training", f"{result['train_steps']:,} agent steps in {result['train_wall_minutes']:.1f} wall-clock minutes, "
+                     f"seed {result['seed']}, preset `{result['preset']}` (the resolved config is `config.yaml` here)"),
+        ("machine", f"{machine_label(result)}, torch {m['torch']} ({m['torch_cpu_capability']}), "
+                    f"load average {m['load_start']} at the start"),
+        ("date", result["date"]),
+        ("produced by", f"`{result['command']}`"),
+        ("full result", f"`{json_path}`"),
+    ]
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    title = f"# {game}: `{result['agent']}` trained for {result['train_wall_minutes']:.0f} minutes"
+    (out_dir / "README.md").write_text(f"""{title}
 
 Watch it (a window, or MP4 files):
 
@@ -131,15 +148,7 @@ python evaluate.py {out_dir} --episodes 1 --video videos/
 
 | | |
 |---|---|
-| score | **{result['mean_return']:+.2f}** mean over {len(result['returns'])} fresh episodes (min {result['min_return']:g}, std {result['std_return']:.2f}) |
-| returns | {returns} |
-| protocol | sticky actions {result['protocol']['sticky_action_prob']}, up to {result['protocol']['noop_max']} no-op starts, frame skip {result['protocol']['frame_skip']}, epsilon {result['protocol']['epsilon']}, full game, raw score |
-| evaluation seeds | `evaluate.py --seed {result['eval_seed']} --episodes {len(result['returns'])}` |
-| training | {result['train_steps']:,} agent steps in {result['train_wall_minutes']:.1f} wall-clock minutes, seed {result['seed']}, preset `{result['preset']}` (the resolved config is `config.yaml` here) |
-| machine | {machine_label(result)}, torch {m['torch']} ({m['torch_cpu_capability']}), load average {m['load_start']} at the start |
-| date | {result['date']} |
-| produced by | `{result['command']}` |
-| full result | `{json_path}` |
+{table}
 
 The folder holds the resolved config and the online network's weights (safetensors), no optimizer
 and no replay: `python -m howsure.export RUN_DIR OUT_DIR` makes one from any run.
@@ -180,7 +189,8 @@ def main() -> int:
         done = (run_dir / "checkpoints" / "final.pt").is_file()
         if done:
             raise UserError(f"{run_dir} already holds a finished run; use --report-only or another --runs")
-        train(run_dir, args.seed, args.minutes, args.overrides, resume=(run_dir / "checkpoints" / "latest.pt").is_file())
+        train(run_dir, args.seed, args.minutes, args.overrides,
+              resume=(run_dir / "checkpoints" / "latest.pt").is_file())
     if not (run_dir / "checkpoints" / "final.pt").is_file():
         raise UserError(f"{run_dir} has no finished run (checkpoints/final.pt); train it first")
     state = checkpoint.load(run_dir / "checkpoints" / "final.pt")
@@ -190,7 +200,6 @@ def main() -> int:
     load_end_train = machine.load_average()
     sb3 = None
     if args.sb3_steps:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
         from throughput import sb3_sps
 
         sb3 = round(sb3_sps(args.sb3_steps), 1)

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 OBS_SHAPE = (4, 84, 84)
 N_ACTIONS = 6  # Pong's minimal action set
@@ -36,8 +35,8 @@ N_ACTIONS = 6  # Pong's minimal action set
 
 def allocated_bytes_per_transition(capacity: int = 1_000_000, prioritized: bool = False) -> float:
     """The uncompressed Atari replay's allocated bytes per transition (its pages stay untouched)."""
-    from replay.atari import AtariReplay
-    from replay.prioritized import PrioritySettings
+    from howsure.replay.atari import AtariReplay
+    from howsure.replay.prioritized import PrioritySettings
 
     buffer = AtariReplay(capacity, OBS_SHAPE, np.uint8, 0.99, n_actions=N_ACTIONS,
                          priority=PrioritySettings() if prioritized else None)
@@ -54,8 +53,7 @@ def rss_bytes() -> int:
 
 def pong_source(steps: int, seed: int = 0) -> list[tuple]:
     """Real Pong transitions (one env, random actions), as add() rows."""
-    import envs
-    from howsure import config
+    from howsure import config, envs
 
     stepper = envs.VectorStepper(envs.make_vector_env(config.EnvConfig(id="ALE/Pong-v5"), 1))
     rng = np.random.default_rng(seed)
@@ -73,8 +71,7 @@ def pong_source(steps: int, seed: int = 0) -> list[tuple]:
 def measure(capacity: int, compress: bool, source_steps: int) -> dict:
     """Runs in a child process: fill a fresh replay with Pong and measure it."""
     import torch
-
-    from replay.atari import AtariReplay
+    from howsure.replay.atari import AtariReplay
 
     torch.set_num_threads(1)
     rows = pong_source(source_steps)
@@ -91,7 +88,7 @@ def measure(capacity: int, compress: bool, source_steps: int) -> dict:
 
 def sampling_speed(capacity: int, source_steps: int, rounds: int = 15, per_round: int = 100) -> dict:
     """Median CPU microseconds per sample(32), uncompressed vs compressed, timed in alternation."""
-    from replay.atari import AtariReplay
+    from howsure.replay.atari import AtariReplay
 
     rows = pong_source(source_steps, seed=1)
     buffers = {}
@@ -103,7 +100,7 @@ def sampling_speed(capacity: int, source_steps: int, rounds: int = 15, per_round
     times: dict[str, list[float]] = {v: [] for v in buffers}
     for _ in range(rounds):
         for variant, buffer in buffers.items():
-            t0 = time.process_time()  # CPU time: wall-clock swings with the load of a shared machine
+            t0 = time.process_time()  # CPU time: wall-clock swings with other load on the machine
             for _ in range(per_round):
                 buffer.sample(32)
             times[variant].append((time.process_time() - t0) / per_round * 1e6)

@@ -6,7 +6,7 @@ per-actor and learner costs that a model of multi-machine throughput needs. Prin
 Each setting trains DQN (Nature CNN, train_every_steps=4, batch 32) on ALE/Pong-v5 for --steps
 agent steps; the rate is the median of the loop's own charts/SPS over its log intervals (the first
 one, with start-up and replay warm-up, is dropped). Replay is the uniform kind (distributed
-acting needs per-transition storage), small, so the run fits beside other people's work.
+acting needs per-transition storage), small, so the run fits in a small machine's memory.
 Costs measured in this process with one thread: an actor's seconds per agent step (env step +
 forward pass, from the actors' own chunk timings) and the learner's seconds per update and per
 stored transition.
@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from howsure import config, machine  # noqa: E402
 from howsure.logger import read_scalars  # noqa: E402
@@ -50,9 +49,10 @@ def median_sps(run_dir: Path) -> float:
 
 def learner_costs(cfg: config.Config, updates: int = 30) -> dict:
     """Seconds per gradient update (batch 32) and per stored transition, one thread."""
-    import envs
-    from agents import make_agent
-    from replay import make_replay
+    from howsure.agents import make_agent
+    from howsure.replay import make_replay
+
+    from howsure import envs
 
     torch.set_num_threads(1)
     env = envs.make_env(cfg.env)
@@ -94,7 +94,7 @@ def main() -> int:
             t0 = time.perf_counter()
             actor_seconds: list[float] = []
             if n == 0:
-                import train
+                from howsure import training as train
 
                 train.train(cfg, run_dir)
             else:
@@ -104,7 +104,8 @@ def main() -> int:
                     ray_started = True
                     connect("")  # one local Ray for every setting; start-up is not measured
                     t0 = time.perf_counter()
-                train_distributed(cfg, run_dir, on_chunk=lambda c, _: actor_seconds.append(c["seconds"] / c["steps"]))
+                train_distributed(cfg, run_dir,
+                                  on_chunk=lambda c, _, out=actor_seconds: out.append(c["seconds"] / c["steps"]))
             row = {"actors": n, "env_steps_per_s": round(median_sps(run_dir), 1),
                    "wall_seconds": round(time.perf_counter() - t0, 1)}
             if actor_seconds:

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 ENV_ID = "ALE/Pong-v5"
 WARMUP = 1_000  # agent steps before learning starts (not timed)
@@ -60,8 +59,8 @@ def howsure_sps(steps: int, extra: list[str]) -> float:
 
 def env_only_sps(steps: int) -> float:
     import numpy as np
+    from howsure.envs import make_env
 
-    from envs import make_env
     from howsure import config
 
     env = make_env(config.load(ROOT / "configs" / "dqn_pong.yaml").env)
@@ -78,11 +77,11 @@ def env_only_sps(steps: int) -> float:
 def learner_bound_sps(updates: int, extra: list[str]) -> float:
     import numpy as np
     import torch
+    from howsure.agents import make_agent
+    from howsure.envs import make_env, spec_of
+    from howsure.replay.batch import Batch
 
-    from agents import make_agent
-    from envs import make_env, spec_of
     from howsure import config
-    from replay.batch import Batch
 
     cfg = config.load(ROOT / "configs" / "dqn_pong.yaml", extra)
     env = make_env(cfg.env)
@@ -105,7 +104,7 @@ def sb3_sps(steps: int) -> float:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
-    import envs  # noqa: F401  registers the ALE ids
+    from howsure import envs  # noqa: F401  registers the ALE ids
 
     class Clock(BaseCallback):
         def _on_step(self) -> bool:
@@ -143,7 +142,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=4_000, help="timed agent steps after learning starts")
     p.add_argument("--rounds", type=int, default=3,
                    help="every quantity is measured once per round, rounds in turn; medians are reported "
-                        "(a shared machine's load drifts, and alternation spreads it over all of them)")
+                        "(load on the machine drifts, and alternation spreads it over all of them)")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--only", nargs="*", choices=list(SWITCHES), help="measure only these switch rows")
     args = p.parse_args()

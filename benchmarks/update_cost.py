@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -47,13 +46,15 @@ def _sync(device: str) -> None:
 
 def update_ms(agent_name: str, encoder: str, screen: int, batch: int, extra: list[str], reps: int,
               device: str = "cpu") -> float:
-    from agents import make_agent
-    from envs import EnvSpec
     from gymnasium import spaces
-    from howsure import config
-    from replay.batch import Batch
+    from howsure.agents import make_agent
+    from howsure.envs import EnvSpec
+    from howsure.replay.batch import Batch
 
-    overrides = [f"agent.name={agent_name}", f"encoder.name={encoder}", "env.id=ALE/Pong-v5", f"device={device}", *extra]
+    from howsure import config
+
+    overrides = [f"agent.name={agent_name}", f"encoder.name={encoder}", "env.id=ALE/Pong-v5", f"device={device}",
+                 *extra]
     if agent_name == "dqn":
         overrides += ["agent.double_dqn=true", "agent.dueling=true", f"agent.batch_size={batch}"]
     cfg = config.load(None, overrides)
@@ -90,8 +91,7 @@ def update_ms(agent_name: str, encoder: str, screen: int, batch: int, extra: lis
 
 
 def env_sps(backend: str, steps: int) -> float:
-    import envs
-    from howsure import config
+    from howsure import config, envs
 
     n = 32 if backend == "ale_vector" else 1
     cfg = config.load(None, ["env.id=ALE/Pong-v5", f"env.backend={backend}", "env.sticky_action_prob=0"])
@@ -116,7 +116,8 @@ def main() -> None:
     args = p.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    result = {"machine": machine.describe(), "device": args.device, "torch_threads": torch.get_num_threads(), "updates": {}, "env_sps": {}}
+    result = {"machine": machine.describe(), "device": args.device, "torch_threads": torch.get_num_threads(),
+              "updates": {}, "env_sps": {}}
     for name, agent_name, encoder, screen, batch, extra in CASES:
         ms = update_ms(agent_name, encoder, screen, batch, extra, args.reps, args.device)
         result["updates"][name] = {"batch": batch, "ms_per_update": round(ms, 2), "ms_per_sample": round(ms / batch, 3)}

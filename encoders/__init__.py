@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from howsure.encoders.detection.encoder import DetectionConfig, DetectionEncoder
+from howsure.encoders.grid_cnn import NATURE_MIN_SIZE, GridCNNConfig, GridCNNEncoder
+from howsure.encoders.image import image_layout
+from howsure.encoders.lstm import LSTMConfig, LSTMEncoder
+from howsure.encoders.mlp import MLPConfig, MLPEncoder
+from howsure.encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
+from howsure.encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
+from howsure.encoders.parts import PartsConfig, PartsEncoder
 from torch import nn
 
-from encoders.detection.encoder import DetectionConfig, DetectionEncoder
-from encoders.grid_cnn import NATURE_MIN_SIZE, GridCNNConfig, GridCNNEncoder
-from encoders.image import image_layout
-from encoders.lstm import LSTMConfig, LSTMEncoder
-from encoders.mlp import MLPConfig, MLPEncoder
-from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
-from encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
-from encoders.parts import PartsConfig, PartsEncoder
 from howsure.errors import UserError
 from howsure.registry import Registry, component_section
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from howsure.encoders.image import image_batch, image_layout
 from torch import nn
-
-from encoders.image import image_batch, image_layout
 
 NATURE_MIN_SIZE = 36  # the smallest side the Nature CNN's three convolutions accept
 

@@ -1,6 +1,6 @@
 """LSTM state encoder: a per-step embedding (the MLP for vectors, the Nature CNN for frames, the
-parts encoder for Dict observations, the detection encoder for Atari object lists) followed by an LSTM, as in DRQN (Hausknecht & Stone
-2015, arXiv:1507.06527).
+parts encoder for Dict observations, the detection encoder for Atari object lists) followed by an
+LSTM, as in DRQN (Hausknecht & Stone 2015, arXiv:1507.06527).
 
 The recurrent interface every deep agent uses (see agents/recurrent.py):
   recurrent = True
@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from howsure.encoders.mlp import MLPConfig, MLPEncoder
+from howsure.encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from encoders.mlp import MLPConfig, MLPEncoder
-from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
 from howsure.errors import UserError
 
 
@@ -49,7 +49,7 @@ class LSTMEncoder(nn.Module):
         super().__init__()
         embed = cfg.embed
         if embed == "auto":
-            from encoders import resolve_name
+            from howsure.encoders import resolve_name
 
             embed = resolve_name("auto", spec)
         if embed == "mlp":
@@ -57,15 +57,15 @@ class LSTMEncoder(nn.Module):
         elif embed == "nature_cnn":
             self.embed = NatureCNNEncoder(NatureCNNConfig(features=cfg.embed_features), spec)
         elif embed == "grid_cnn":
-            from encoders.grid_cnn import GridCNNConfig, GridCNNEncoder
+            from howsure.encoders.grid_cnn import GridCNNConfig, GridCNNEncoder
 
             self.embed = GridCNNEncoder(GridCNNConfig(features=cfg.embed_features), spec)
         elif embed == "parts":  # a Dict or Tuple observation packed into parts (envs/parts.py)
-            from encoders.parts import PartsConfig, PartsEncoder
+            from howsure.encoders.parts import PartsConfig, PartsEncoder
 
             self.embed = PartsEncoder(PartsConfig(hidden_sizes=tuple(cfg.embed_hidden_sizes)), spec)
         elif embed == "detection":  # objects per frame (env.detector, or the shipped Pong detector on pixels)
-            from encoders.detection.encoder import DetectionConfig, DetectionEncoder
+            from howsure.encoders.detection.encoder import DetectionConfig, DetectionEncoder
 
             self.embed = DetectionEncoder(DetectionConfig(features=cfg.embed_features), spec)
         else:
@@ -76,7 +76,8 @@ class LSTMEncoder(nn.Module):
         self.obs_dims = len(spec.obs_shape)
         self.lstm = nn.LSTM(self.embed.out_features, cfg.hidden_size, cfg.num_layers, batch_first=True)
         if cfg.chrono_init_steps < 0 or 0 < cfg.chrono_init_steps < 3:
-            raise UserError(f"encoder.lstm.chrono_init_steps must be 0 (off) or at least 3, got {cfg.chrono_init_steps}")
+            raise UserError("encoder.lstm.chrono_init_steps must be 0 (off) or at least 3, "
+                            f"got {cfg.chrono_init_steps}")
         h = cfg.hidden_size
         with torch.no_grad():  # gates are i, f, g, o; PyTorch adds bias_ih and bias_hh
             for name, bias in self.lstm.named_parameters():

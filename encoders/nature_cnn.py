@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from howsure.encoders.image import image_batch, image_layout
 from torch import nn
-
-from encoders.image import image_batch, image_layout
 
 
 @dataclass(frozen=True)

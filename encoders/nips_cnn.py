@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from howsure.encoders.image import image_batch, image_layout
 from torch import nn
 
-from encoders.image import image_batch, image_layout
 from howsure.errors import UserError
 
 
@@ -34,7 +34,8 @@ class NipsCNNEncoder(nn.Module):
         shape = (c, h, w)
         for out, kernel, stride in ((16, 8, 4), (32, 4, 2)):
             if min(shape[1:]) < kernel:
-                raise UserError(f"encoder nips_cnn needs images of at least 22x22 pixels, got {h}x{w}; use encoder.name=mlp")
+                raise UserError(f"encoder nips_cnn needs images of at least 22x22 pixels, got {h}x{w}; "
+                                "use encoder.name=mlp")
             conv = nn.Conv2d(shape[0], out, kernel, stride=stride)
             shape = (out, (shape[1] - kernel) // stride + 1, (shape[2] - kernel) // stride + 1)
             layers += [conv] + ([nn.LayerNorm(list(shape))] if cfg.layer_norm else []) + [nn.ReLU()]

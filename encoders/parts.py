@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from howsure.encoders.grid_cnn import NATURE_MIN_SIZE, GridCNNConfig, GridCNNEncoder
+from howsure.encoders.image import image_layout
+from howsure.encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
 from torch import nn
-
-from encoders.grid_cnn import NATURE_MIN_SIZE, GridCNNConfig, GridCNNEncoder
-from encoders.image import image_layout
-from encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
 
 
 @dataclass(frozen=True)

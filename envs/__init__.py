@@ -2,10 +2,9 @@
 
 import ale_py
 import gymnasium as gym
-
-from envs import bsuite, cartpole_novel, nchain
-from envs.make import EnvSpec, check_id, family_of, make_env, register_family, register_third_party, spec_of
-from envs.vector import Step, VectorStepper, make_vector_env
+from howsure.envs import bsuite, cartpole_novel, nchain
+from howsure.envs.make import EnvSpec, check_id, family_of, make_env, register_family, register_third_party, spec_of
+from howsure.envs.vector import Step, VectorStepper, make_vector_env
 
 gym.register_envs(ale_py)
 nchain.register()

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
-
-from envs.flicker import Flicker
+from howsure.envs.flicker import Flicker
 
 
 class FireOnReset(gym.Wrapper):
@@ -72,7 +71,7 @@ def make_atari(cfg, render_mode: str | None = None) -> gym.Env:
     if cfg.flicker_prob > 0:
         env = Flicker(env, cfg.flicker_prob)
     if cfg.detector:
-        from envs.objects import DetectObjects  # torch and the detector only for envs that use them
+        from howsure.envs.objects import DetectObjects  # torch and the detector only for envs that use them
 
         env = DetectObjects(env, cfg.detector, cfg.detector_top_k, cfg.detector_min_score)
     return FrameStackObservation(env, stack_size=cfg.frame_stack, padding_type="reset")

@@ -107,7 +107,7 @@ def make_bsuite(cfg, render_mode: str | None = None) -> gym.Env:
 
 
 def register() -> None:
-    from envs.make import FAMILIES, EnvFamily, register_family
+    from howsure.envs.make import FAMILIES, EnvFamily, register_family
 
     if not any(f.name == "bsuite" for f in FAMILIES):
         try:

@@ -8,9 +8,9 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from howsure.envs import atari
+from howsure.envs.parts import PackParts
 
-from envs import atari
-from envs.parts import PackParts
 from howsure.errors import UserError
 from howsure.registry import suggest
 
@@ -124,7 +124,8 @@ def make_env(cfg, render_mode: str | None = None) -> gym.Env:
     except gym.error.DependencyNotInstalled as err:
         raise UserError(f"env {cfg.id!r} needs an optional dependency: {str(err).splitlines()[0]}") from None
     except (TypeError, ValueError, gym.error.Error) as err:
-        raise UserError(f"env {cfg.id!r} rejected its settings ({str(err).splitlines()[0]}); check env.kwargs") from None
+        raise UserError(f"env {cfg.id!r} rejected its settings ({str(err).splitlines()[0]}); "
+                        "check env.kwargs") from None
     if isinstance(env.observation_space, (spaces.Dict, spaces.Tuple)):
         env = PackParts(env, cfg.id)  # one flat row, each part in its own slice (envs/parts.py)
     check_spaces(cfg.id, env.action_space, env.observation_space)

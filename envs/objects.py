@@ -15,9 +15,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
+from howsure.encoders.detection.encoder import DetectionConfig, object_rows, resolve_checkpoint
+from howsure.encoders.detection.model import load_detector
 
-from encoders.detection.encoder import DetectionConfig, object_rows, resolve_checkpoint
-from encoders.detection.model import load_detector
 from howsure.errors import UserError
 
 # the encoder's defaults for what the env does not expose

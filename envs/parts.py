@@ -5,8 +5,9 @@ each observation as one flat row in which every part has its own slice: an image
 its own shape's order, a Discrete part is one cell holding its index, a vector its values. The row's
 space is a `PackedBox`: a Box that also carries the layout (`parts`), which encoders/parts.py uses
 to split a batch back into its parts and give each its own network (images to a CNN, discrete parts
-one-hot, vectors as they are). Text parts (spaces.Text, and spaces of strings such as MiniGrid's mission) are left out: the agents here take
-no language, and in MiniGrid's single-task envs the mission is fixed by the env id.
+one-hot, vectors as they are). Text parts (spaces.Text, and spaces of strings such as MiniGrid's
+mission) are left out: the agents here take no language, and in MiniGrid's single-task envs the
+mission is fixed by the env id.
 
 Why a row and not a dict of arrays: every replay (uniform, prioritized, n-step, sequence), the
 memory check, the checkpoint and the Ray actors then take Dict observations unchanged. The row is

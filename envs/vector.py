@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
-
-from envs.ale_vector import final_obs_mask, make_ale_vector
-from envs.atari import is_atari
-from envs.make import make_env
+from howsure.envs.ale_vector import final_obs_mask, make_ale_vector
+from howsure.envs.atari import is_atari
+from howsure.envs.make import make_env
 
 
 def make_vector_env(cfg, num_envs: int, *, same_step: bool = True, render_mode: str | None = None,
@@ -22,7 +21,7 @@ def make_vector_env(cfg, num_envs: int, *, same_step: bool = True, render_mode: 
     """workers=True: each env in its own process (gymnasium's AsyncVectorEnv, shared memory), so
     envs step while the loop's process does something else (the update, see VectorStepper.send)."""
     make_env(cfg).close()  # fail here, with one clear line, rather than inside a worker
-    if getattr(cfg, "backend", "gymnasium") == "ale_vector" and render_mode is None:
+    if cfg.backend == "ale_vector" and render_mode is None:
         if not is_atari(cfg.id):
             from howsure.errors import UserError
 

@@ -19,11 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from howsure.agents.concrete_dropout import ConcreteDropout, concrete_regulariser  # noqa: E402
 from torch import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from agents.concrete_dropout import ConcreteDropout, concrete_regulariser  # noqa: E402
 
 TRAIN_LOW, TRAIN_HIGH = -3.0, 3.0  # the interval the net sees
 NOISE_STD = 0.2  # true aleatoric noise

@@ -15,6 +15,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Literal, Union
 
@@ -103,7 +104,8 @@ class Config:
     # and the run's config.yaml and checkpoints hold what was decided
     torch_threads: int | Literal["auto"] = 0  # 0 keeps torch's default (one per core)
     flush_denormal: bool | Literal["auto"] = False  # flush subnormal floats to zero (x86): faster late-training updates
-    learner_thread: bool | Literal["auto"] = False  # learn on a thread while the loop acts (at most one training round behind)
+    # learn on a thread while the loop acts (at most one training round behind)
+    learner_thread: bool | Literal["auto"] = False
     checkpoint_every_steps: int = 50_000  # agent steps; a final checkpoint is always written
     checkpoint_replay: bool = True  # save the replay beside each checkpoint so --resume keeps it
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -477,10 +479,30 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def preset_names() -> list[str]:
+    """The shipped presets (configs/*.yaml, installed as howsure.configs), by name."""
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("howsure.configs").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def preset_path(name: str | Path) -> Path:
+    """A config file's path: a file that exists, else the shipped preset of that name
+    (`dqn_cartpole`, `dqn_cartpole.yaml` or `configs/dqn_cartpole.yaml`)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    stem = path.name.removesuffix(".yaml")
+    shipped = Path(str(resources.files("howsure.configs") / f"{stem}.yaml"))
+    if path.parent in (Path("."), Path("configs")) and shipped.is_file():
+        return shipped
+    if path.suffix in ("", ".yaml") and path.parent in (Path("."), Path("configs")):
+        raise UserError(f"config {str(name)!r} not found: no such file and no such preset"
+                        f"{suggest(stem, preset_names())}")
+    raise UserError(f"config file {str(path)!r} not found; pass a YAML file or a preset's name, e.g. dqn_cartpole")
+
+
 def read_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {str(path)!r} not found (presets are in configs/)")
+    path = preset_path(path)
     try:
         text = path.read_text()
     except UnicodeDecodeError:
@@ -510,9 +532,7 @@ def from_dict(raw: dict, *, check_machine: bool = True) -> Config:
     check_machine: also refuse a device this machine lacks (off for configs that are only read,
     such as the one saved in a checkpoint, before overrides may change the device).
     """
-    import agents
-    import encoders
-    import replay
+    from howsure import agents, encoders, replay
 
     raw = dict(raw)
     agent_raw = dict(raw.get("agent") or {})
@@ -559,7 +579,8 @@ def to_yaml(cfg: Config) -> str:
 def from_yaml(text: str, *, check_machine: bool = False) -> Config:
     """A saved config (checkpoint, sweep task): values checked, the device only when asked."""
     if not isinstance(text, str):
-        raise UserError(f"the saved config is a {type(text).__name__}, not YAML text; use a checkpoint written by train.py")
+        raise UserError(f"the saved config is a {type(text).__name__}, not YAML text; "
+                        "use a checkpoint written by train.py")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -69,7 +69,7 @@ def config_in_use(cfg: config.Config, agent: Any = None, spec: Any = None) -> di
     else:
         name = cfg.encoder.name
         if name == "auto" and spec is not None:
-            from encoders import resolve_name
+            from howsure.encoders import resolve_name
 
             name = resolve_name(name, spec)
         if name != "auto":
@@ -135,11 +135,10 @@ def final_metrics(loop: LoopState) -> dict[str, float]:
     return metrics
 
 
-def sps_tag(interval_start: int, cfg: config.Config) -> str:
+def sps_tag(interval_start: int, learning_starts: int) -> str:
     """charts/SPS_warmup for a log interval that starts before learning does (acting only, no
     updates, so its speed is not the training speed), charts/SPS afterwards."""
-    starts = getattr(cfg.agent, "learning_starts_steps", 0)
-    return SPS_WARMUP_TAG if interval_start < starts else SPS_TAG
+    return SPS_WARMUP_TAG if interval_start < learning_starts else SPS_TAG
 
 
 def scalars_layout(tags: set[str] | tuple = ()) -> dict:
@@ -193,7 +192,7 @@ _RENDERS: dict[str, bool] = {}
 
 def renders_frames(env_cfg) -> bool:
     """Whether the env offers render_mode="rgb_array" (asked once per env config and process)."""
-    import envs
+    from howsure import envs
 
     key = repr(env_cfg)
     if key not in _RENDERS:
@@ -211,8 +210,8 @@ def eval_video(agent, cfg: config.Config, seed: int, step: int) -> tuple[np.ndar
     Frames are annotated as evaluate.py --video does, subsampled to VIDEO_MAX_WIDTH and capped at
     VIDEO_MAX_FRAMES. Every random generator is restored afterwards, so a run trains the same with
     videos on or off."""
-    from howsure.evaluation import evaluate_agent, frame_annotator, make_eval_envs, video_fps
     from howsure import seeding
+    from howsure.evaluation import evaluate_agent, frame_annotator, make_eval_envs, video_fps
 
     # rgb_array needs no window; SDL's default driver probes for a display and prints
     # "error: XDG_RUNTIME_DIR is invalid" on machines without one

@@ -21,10 +21,9 @@ import sys
 import gymnasium as gym
 import numpy as np
 
-import envs
-from encoders.detection.labels import game_labels, game_name, label_raw
-from envs.objects import DetectObjects
-from howsure import config
+from howsure import config, envs
+from howsure.encoders.detection.labels import game_labels, game_name, label_raw
+from howsure.envs.objects import DetectObjects
 from howsure.errors import UserError, cli_main
 from howsure.evaluation import load_run
 
@@ -122,8 +121,8 @@ def parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "label":
-        from encoders.detection import dataset
-        from encoders.detection.preview import save_preview
+        from howsure.encoders.detection import dataset
+        from howsure.encoders.detection.preview import save_preview
 
         if args.frames <= 0 or args.every <= 0:
             raise UserError("--frames and --every must be positive")
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                           "episodes": int(data["episode"].max()) + 1,
                           "boxes_per_class": dict(zip(data["class_names"].tolist(), counts.tolist()))}))
         return 0
-    from encoders.detection import fit
+    from howsure.encoders.detection import fit
 
     result = fit.fit_cli(args)
     print(json.dumps(result))

@@ -8,9 +8,10 @@ Logger, evaluation and checkpoints, and broadcasts fresh weights through Ray's o
 (ray.put) every `weights_every_updates`. An actor that dies is re-created with new envs; the
 replay, which lives in the learner, loses nothing but that actor's chunk in flight.
 
-Ray is imported only in here, and only train.py's main() imports this module when actors > 0.
-The learner keeps the agent's replay ratio (train_every_steps, updates_per_train), so curves
-are comparable with a single-process run; actors keep stepping while the learner trains.
+Ray is imported only in here, and only the train command imports this module when actors > 0.
+The learner is howsure.training.run_loop, the loop of every run, fed by ActorExperience: it keeps
+the agent's replay ratio (train_every_steps, updates_per_train), so curves are comparable with a
+single-process run; actors keep stepping while the learner trains.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -26,10 +26,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from howsure import config, dashboards, seeding
+from howsure import config, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
-from howsure.learner import Learner
+from howsure.experience import Chunk
 from howsure.runtime import configure_torch, resolve_auto
 
 # Agents whose training exploration is epsilon-greedy: exploration=auto gives them Ape-X epsilons.
@@ -83,7 +83,7 @@ def connect(address: str) -> bool:
         if address:
             ray.init(address=address, **quiet)
         else:
-            # "local": a new Ray of our own, never a stale or someone else's `ray start` cluster
+            # "local": a new Ray for this run, never a stale or someone else's `ray start` cluster
             ray.init(address="local", num_cpus=os.cpu_count(), **quiet)
     except ConnectionError as err:
         raise UserError(f"cannot join the Ray cluster at {address!r} ({err}); a head started by `ray start "
@@ -125,8 +125,8 @@ class EnvActor:
     def __init__(self, cfg_yaml: str, index: int, seed: int, epsilon: float | None):
         # Every actor is a single-threaded process; parallelism comes from the number of actors.
         torch.set_num_threads(1)
-        import envs
-        from agents import make_agent
+        from howsure import envs
+        from howsure.agents import make_agent
 
         cfg = config.from_yaml(cfg_yaml)  # YAML, not pickles of the config dataclasses
         self.index, self.epsilon, self.pid = index, epsilon, os.getpid()
@@ -256,29 +256,110 @@ class ActorPool:
                 pass
 
 
+class ActorExperience:
+    """The loop's experience from the Ray actor pool (howsure/experience.py's protocol): each
+    chunk is one actor's; after learning, fresh weights are published every
+    `weights_every_updates` gradient updates for the actors to fetch with their next chunk."""
+
+    steps_in_background = False  # the actors step on their own anyway: the loop learns after storing
+    inline_learner = True  # weights are published from the loop's thread, between updates
+
+    def __init__(self, cfg: config.Config, agent, buffer, on_chunk: Callable[[dict, dict], None] | None = None):
+        self.cfg, self.agent, self.buffer, self.on_chunk = cfg, agent, buffer, on_chunk
+        self.pool: ActorPool | None = None
+        self.started = False
+        self.version, self.updates = 0, 0
+        self.weights_ref = None
+        self.published: dict[int, float] = {}
+        self.actor_steps = [0] * cfg.distributed.actors
+        self.act_sums: dict[str, list[float]] = {}
+        self.last: dict[str, Any] = {}
+        self.restarts = 0
+        self.logs_schedule = True
+
+    def start(self, step: int, on_restart: Callable[[int, str], None]) -> dict[str, float]:
+        import ray
+
+        def restarted(actor: int, cause: str) -> None:
+            self.restarts += 1
+            on_restart(actor, cause)
+        self.started = connect(self.cfg.distributed.address)
+        self.pool = ActorPool(self.cfg, restarted)
+        eps = self.pool.epsilons
+        self.logs_schedule = eps[0] is None  # Ape-X epsilons replace the agent's schedule
+        self._publish(ray)
+        for i in range(self.cfg.distributed.actors):
+            self.pool.submit(i, self.weights_ref, self.version, step)
+        return {} if eps[0] is None else {f"distributed/epsilon_actor_{i}": e for i, e in enumerate(eps)}
+
+    def _publish(self, ray) -> None:
+        self.weights_ref = ray.put(publish_weights(self.agent))  # actors fetch it with their next chunk
+        self.published[self.version] = weights_checksum(self.agent)
+        self.published.pop(self.version - 1000, None)
+
+    def collect(self, step: int, during: Callable[[int], None] | None = None) -> Chunk:
+        chunk = self.pool.next_chunk(self.weights_ref, self.version, step)
+        T, n = chunk["actions"].shape[:2]
+        self.actor_steps[chunk["actor"]] += T * n
+        for k, v in chunk["act_metrics"].items():
+            self.act_sums.setdefault(k, []).append(v)
+        self.last = {k: chunk[k] for k in ("actor", "pid", "version", "checksum", "seconds")} | {"steps": T * n}
+        return Chunk(chunk["obs"], chunk["actions"], chunk["rewards"], chunk["next_obs"], chunk["terminated"],
+                     chunk["dones"], chunk["lives_lost"], [tuple(e) for e in chunk["episodes"]])
+
+    def learned(self, step: int, updates: int) -> None:
+        every = self.cfg.distributed.weights_every_updates
+        if updates // every > self.updates // every:
+            import ray
+
+            self.version += 1
+            self._publish(ray)
+        self.updates = updates
+        if self.on_chunk is not None:
+            self.on_chunk(self.last, {"step": step, "version": self.version, "published": self.published,
+                                      "replay_size": len(self.buffer), "pool": self.pool})
+
+    def act_metrics(self) -> dict[str, float]:
+        out = {k: float(np.mean(v)) for k, v in self.act_sums.items()}
+        self.act_sums = {}
+        return out
+
+    def scalars(self) -> dict[str, float]:
+        return {"distributed/weights_version": self.version, "distributed/actor_restarts": self.restarts}
+
+    def summary(self) -> dict:
+        return {"actors": self.cfg.distributed.actors, "actor_steps": self.actor_steps,
+                "actor_restarts": self.restarts, "updates": self.updates, "weights_version": self.version,
+                "replay_size": len(self.buffer)}
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        if self.started:
+            import ray
+
+            ray.shutdown()
+
+
 def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = None,
                       on_chunk: Callable[[dict, dict], None] | None = None, replace: bool = False) -> dict:
-    """The learner. Same TensorBoard tags, checkpoints and summary.json as train.train().
+    """The learner: howsure.training.run_loop fed by the actors, so the TensorBoard tags,
+    checkpoints (latest, best, final) and summary.json are train()'s, plus distributed/* scalars.
 
-    on_chunk(chunk_meta, learner_info), if given, is called after each chunk is stored (tests use it
-    to watch weight versions and to kill an actor's process)."""
-    import ray
-    from tqdm import tqdm
-
-    import envs
-    from agents import make_agent
-    from howsure.evaluation import make_eval_envs
-    from replay import make_replay
-    from howsure.training import (StopFlag, accept_run, checkpoint_saver, crossed, evaluate_keep_best, finish_run,
-                                  open_logger, write_summary)
+    on_chunk(chunk_meta, learner_info), if given, is called after each chunk is stored and learned
+    from (tests use it to watch weight versions and to kill an actor's process)."""
+    from howsure import envs
+    from howsure.agents import make_agent
+    from howsure.replay import make_replay
+    from howsure.training import run_loop
 
     d = cfg.distributed
     if d.actors <= 0:
         raise UserError("distributed.actors must be positive for distributed training")
     if d.chunk_steps <= 0 or d.weights_every_updates <= 0:
         raise UserError("distributed.chunk_steps and distributed.weights_every_updates must be positive")
-    if cfg.replay.kind not in PER_TRANSITION_REPLAYS or getattr(cfg.replay, "n_step", 1) != 1:
-        raise UserError(f"replay.kind={cfg.replay.kind} with n_step={getattr(cfg.replay, 'n_step', 1)} "
+    if cfg.replay.kind not in PER_TRANSITION_REPLAYS or cfg.replay.n_step != 1:
+        raise UserError(f"replay.kind={cfg.replay.kind} with n_step={cfg.replay.n_step} "
                         "needs each env's steps in order, but actors' chunks interleave; use "
                         "replay.kind=uniform replay.n_step=1 with distributed.actors > 0")
     cfg, _ = resolve_auto(cfg)
@@ -291,120 +372,5 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
     if not agent.uses_replay:
         raise UserError(f"agent {cfg.agent.name!r} learns from the latest step, not a replay; "
                         "train it with distributed.actors=0")
-    gamma = cfg.agent.gamma
-    buffer = make_replay(cfg.replay, spec, gamma, seed=cfg.seed)
-    eval_envs = make_eval_envs(cfg) if cfg.eval.every_steps > 0 else None
-
-    step, loop = accept_run(cfg, run_dir, agent, buffer, resume, replace)
-    used = dashboards.config_in_use(cfg, agent, spec)  # as train.py: only what the run reads
-    logger = open_logger(cfg, run_dir, step, resume, used)
-
-    started = connect(d.address)
-    bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
-               dynamic_ncols=True, mininterval=1.0, file=sys.stdout)
-
-    def on_restart(i: int, cause: str) -> None:
-        loop.actor_restarts += 1
-        logger.scalar("distributed/actor_restarts", loop.actor_restarts, step)
-        bar.write(f"step {step:>9,}  actor {i} failed ({cause}); re-created it with fresh envs "
-                  f"(restart {loop.actor_restarts})")
-
-    pool = None
-    t_start = time.perf_counter()
-    wall_before = loop.wall_seconds
-    limit_s = None if cfg.time_limit_minutes is None else cfg.time_limit_minutes * 60.0
-
-    save_checkpoint = checkpoint_saver(cfg, spec, run_dir, agent, buffer, loop,
-                                       wall=lambda: wall_before + time.perf_counter() - t_start)
-
-    recent: list[float] = []
-    learner = Learner(agent, buffer, cfg.agent.batch_size)  # inline: sample -> update -> priorities
-    act_sums: dict[str, list[float]] = {}
-    updates, version = 0, 0
-    actor_steps = [0] * d.actors
-    published: dict[int, float] = {}
-    interrupted = False
-    try:
-        pool = ActorPool(cfg, on_restart)
-        eps = pool.epsilons
-        if eps[0] is not None:
-            logger.scalars({f"distributed/epsilon_actor_{i}": e for i, e in enumerate(eps)}, step)
-        weights_ref = ray.put(publish_weights(agent))
-        published[version] = weights_checksum(agent)
-        for i in range(d.actors):
-            pool.submit(i, weights_ref, version, step)
-        t_log, step_log = time.perf_counter(), step
-        with StopFlag() as stop:
-            while step < cfg.total_steps:
-                chunk = pool.next_chunk(weights_ref, version, step)
-                # store: one replay add per vector step, learner-side clipping / life loss as in train.py
-                T, n = chunk["actions"].shape[:2]
-                for t in range(T):
-                    rewards, terminated = agent.learner_transition(
-                        chunk["rewards"][t], chunk["terminated"][t], chunk["lives_lost"][t])
-                    buffer.add(chunk["obs"][t], chunk["actions"][t], rewards, chunk["next_obs"][t],
-                               terminated, chunk["dones"][t])
-                before, step = step, step + T * n
-                actor_steps[chunk["actor"]] += T * n
-                for ret, disc, length in chunk["episodes"]:
-                    loop.episodes += 1
-                    recent = (recent + [ret])[-20:]
-                    logger.scalars({"charts/episodic_return": ret, "charts/discounted_return": disc,
-                                    "charts/episodic_length": length}, step)
-                for k, v in chunk["act_metrics"].items():
-                    act_sums.setdefault(k, []).append(v)
-                # learn, at the agent's replay ratio
-                for _ in range(agent.updates_due(step)):
-                    if not learner.update_once():
-                        break
-                    updates += 1
-                    if updates % d.weights_every_updates == 0:
-                        version += 1
-                        weights_ref = ray.put(publish_weights(agent))  # actors fetch it on their next chunk
-                        published[version] = weights_checksum(agent)
-                        published.pop(version - 1000, None)
-                if on_chunk is not None:
-                    on_chunk({k: chunk[k] for k in ("actor", "pid", "version", "checksum", "seconds")}
-                             | {"steps": T * n}, {"step": step, "version": version, "published": published,
-                                                  "replay_size": len(buffer), "pool": pool})
-                # log
-                if crossed(before, step, cfg.log.every_steps):
-                    now = time.perf_counter()
-                    sps = (step - step_log) / max(now - t_log, 1e-9)
-                    sps_tag = dashboards.sps_tag(step_log, cfg)  # as train.py: warm-up apart
-                    t_log, step_log = now, step
-                    extra = agent.schedule_metrics(step) if eps[0] is None else {}
-                    logger.scalars({**learner.take_metrics(),
-                                    **{k: float(np.mean(v)) for k, v in act_sums.items()}, **extra,
-                                    sps_tag: sps, "distributed/weights_version": version,
-                                    "distributed/actor_restarts": loop.actor_restarts}, step)
-                    act_sums = {}
-                    bar.set_postfix(SPS=f"{sps:.0f}", ret=f"{np.mean(recent):.1f}" if recent else "-",
-                                    refresh=False)
-                bar.update(T * n)
-                # the wall-clock cap, as in train.py
-                if limit_s is not None and wall_before + time.perf_counter() - t_start >= limit_s:
-                    loop.time_limit_step = step
-                    break
-                # evaluate / checkpoint, as in train.py
-                if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
-                    if evaluate_keep_best(agent, eval_envs, cfg, step, logger, loop, save_checkpoint,
-                                          wall=wall_before + time.perf_counter() - t_start):
-                        break
-                if crossed(before, step, cfg.checkpoint_every_steps):
-                    save_checkpoint(step, "latest")
-                if stop.raised:
-                    interrupted = True
-                    break
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.close()
-        if started:
-            ray.shutdown()
-    finish_run(cfg, spec, run_dir, agent, logger, used, loop, step, interrupted, save_checkpoint)
-    if eval_envs is not None:
-        eval_envs.close()
-    return write_summary(run_dir, step, loop, interrupted, recent, actors=d.actors, actor_steps=actor_steps,
-                         actor_restarts=loop.actor_restarts, updates=updates, weights_version=version,
-                         replay_size=len(buffer))
+    buffer = make_replay(cfg.replay, spec, cfg.agent.gamma, seed=cfg.seed)
+    return run_loop(cfg, run_dir, spec, agent, buffer, ActorExperience(cfg, agent, buffer, on_chunk), resume, replace)

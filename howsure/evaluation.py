@@ -11,10 +11,10 @@ from typing import Callable
 
 import numpy as np
 
-import envs
-from agents import make_agent
-from envs.atari import is_atari
-from howsure import checkpoint, config, export
+from howsure import checkpoint, config, envs, export
+from howsure.agents import make_agent
+from howsure.annotation import FrameAnnotator, UncertaintyBar
+from howsure.envs.atari import is_atari
 from howsure.episodes import Episode, EpisodeTracker
 from howsure.errors import UserError
 
@@ -66,7 +66,8 @@ def evaluate_agent(agent, eval_envs, episodes: int, epsilon: float, *, seed: int
             active &= ~done
         results += sorted(finished, key=lambda e: e.env_index)
         if uncertainty is not None:
-            uncertainty += [float(std_sums[e.env_index] / e.length) for e in sorted(finished, key=lambda e: e.env_index)]
+            uncertainty += [float(std_sums[e.env_index] / e.length)
+                            for e in sorted(finished, key=lambda e: e.env_index)]
         rnd += 1
     return results
 
@@ -105,15 +106,15 @@ def load_run(path: str, overrides: list[str] | None = None, seed: int | None = N
 
 
 def frame_annotator(agent) -> Callable[[np.ndarray], np.ndarray]:
-    """agent.annotate, then the `annotate_frame` hook of any module inside the agent's networks
-    (the detection encoder draws its boxes), so encoders draw whatever agent they sit in."""
-    hooks = [m.annotate_frame for net in agent.modules().values() for m in net.modules()
-             if callable(getattr(m, "annotate_frame", None))]
+    """Every FrameAnnotator that applies to the agent, in turn: its uncertainty bar where it
+    reports uncertainty, then any module inside its networks that draws (the detection encoder's
+    boxes), so encoders draw whatever agent they sit in."""
+    annotators: list[FrameAnnotator] = [UncertaintyBar(agent)] if agent.reports_uncertainty else []
+    annotators += [m for net in agent.modules().values() for m in net.modules() if isinstance(m, FrameAnnotator)]
 
     def annotate(frame: np.ndarray) -> np.ndarray:
-        frame = agent.annotate(frame)
-        for hook in hooks:
-            frame = hook(frame)
+        for annotator in annotators:
+            frame = annotator.annotate_frame(frame)
         return frame
 
     return annotate

@@ -104,8 +104,8 @@ def load_weights(agent, tensors: dict[str, torch.Tensor], source: str) -> None:
 
 def export(source: str | Path, out_dir: str | Path) -> Path:
     """Export a run directory's final (else latest) checkpoint, or a checkpoint file."""
-    from agents import make_agent
-    import envs
+    from howsure import envs
+    from howsure.agents import make_agent
 
     ckpt_path = checkpoint.find(source)
     state = checkpoint.load(ckpt_path)

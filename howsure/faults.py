@@ -2,8 +2,9 @@
 
 With HOWSURE_PAUSE_AT=<point>[@<n>] and HOWSURE_PAUSE_FILE=<path> in the environment, the n-th
 time (default the first) the process reaches <point> it writes its pid to <path> and sleeps
-until it is killed, or for HOWSURE_PAUSE_SECONDS when that is set. tests/test_crash_safety.py uses this to `kill -9` a real train.py at an
-exact moment of a write. Without the variables a pause point costs one dictionary lookup.
+until it is killed, or for HOWSURE_PAUSE_SECONDS when that is set. tests/test_crash_safety.py
+uses this to `kill -9` a real train.py at an exact moment of a write. Without the variables a
+pause point costs one dictionary lookup.
 
 Points, in the order a checkpoint passes them:
   replay_write       after the first array file of a replay save (the save is half done)

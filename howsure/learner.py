@@ -20,6 +20,7 @@ class Learner:
         self.max_lag = max(max_lag, 1)
         self._sums: dict[str, float] = {}
         self._count = 0
+        self.updates = 0  # gradient updates done so far
         self._owed = 0
         self._busy = False
         self._error: BaseException | None = None
@@ -75,7 +76,7 @@ class Learner:
     # -- the work --------------------------------------------------------------------------
     def update_once(self) -> bool:
         """One sample -> update -> priorities in the caller's thread; False while the replay holds
-        less than a batch. (The distributed learner calls this directly, update by update.)"""
+        less than a batch."""
         with self._replay_lock:
             if len(self.buffer) < self.batch_size:
                 return False
@@ -89,6 +90,7 @@ class Learner:
             for k, v in metrics.items():
                 self._sums[k] = self._sums.get(k, 0.0) + v
             self._count += 1
+            self.updates += 1
         return True
 
     def _run(self) -> None:

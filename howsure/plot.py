@@ -277,7 +277,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="PNG path (default SWEEP_DIR/curves.png, or curves.png in the folder that "
                    "holds all the sweeps); a .json of the numbers goes beside it")
     p.add_argument("--smooth", type=int, default=10,
-                   help="trailing mean over this many points of charts/* tags before aggregating (eval/* is not smoothed)")
+                   help="trailing mean over this many points of charts/* tags before aggregating "
+                   "(eval/* is not smoothed)")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     return p.parse_args(argv)

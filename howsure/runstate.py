@@ -21,7 +21,7 @@ from pathlib import Path
 from howsure import checkpoint
 from howsure.errors import UserError
 from howsure.faults import pause_point
-from replay import files as replay_files
+from howsure.replay import files as replay_files
 
 REPLAY_DIR = "replay"
 

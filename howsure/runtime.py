@@ -21,10 +21,16 @@ import torch
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
+def bf16_switch(agent_cfg) -> bool | str | None:
+    """agent.bf16_autocast where the agent's schema declares it (DQN's networks), else None."""
+    declared = {f.name for f in dataclasses.fields(agent_cfg)}
+    return agent_cfg.bf16_autocast if "bf16_autocast" in declared else None
+
+
 def decide(cfg, flags: set[str], cores: int) -> dict[str, object]:
     """The value each `auto` switch of `cfg` takes on a CPU with these flags and cores."""
     choices: dict[str, object] = {}
-    if getattr(cfg.agent, "bf16_autocast", None) == "auto":
+    if bf16_switch(cfg.agent) == "auto":
         if cfg.device.startswith("cuda"):
             choices["agent.bf16_autocast"] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
         else:
@@ -57,7 +63,7 @@ def resolve_auto(cfg):
 
 def describe_switches(cfg) -> str:
     """The speed switches a (resolved) run uses, one line, for the log."""
-    bf16 = getattr(cfg.agent, "bf16_autocast", None)
+    bf16 = bf16_switch(cfg.agent)
     parts = [f"torch_threads={cfg.torch_threads or torch.get_num_threads()}", f"flush_denormal={cfg.flush_denormal}",
              f"learner_thread={cfg.learner_thread}", f"env.env_workers={cfg.env.env_workers}"]
     if bf16 is not None:

@@ -54,7 +54,8 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
         if key.strip() in (k for k, _ in grid):
             raise UserError(f"--sweep names {key.strip()!r} twice; give each key once with all its values")
         if key.strip() in ("seed", "run_dir"):
-            raise UserError(f"--sweep cannot vary {key.strip()!r}: use --seeds for seeds; run_dir= names the sweep folder")
+            raise UserError(f"--sweep cannot vary {key.strip()!r}: use --seeds for seeds; "
+                            "run_dir= names the sweep folder")
         if len(set(vals)) != len(vals):
             raise UserError(f"--sweep {item!r} repeats a value")
         grid.append((key.strip(), vals))
@@ -125,7 +126,7 @@ def run_sweep(config_path: str, seeds: list[int] | None, overrides: list[str], *
     # every point's config is checked (keys, types, ranges) before anything is deleted or trained
     point_cfgs = [config.load(config_path, overrides + point) if point else base for point in points]
     seeds = [base.seed] if seeds is None else seeds
-    import envs
+    from howsure import envs
 
     for point_cfg in [base, *point_cfgs]:  # a grid may vary env.id
         envs.register_third_party(point_cfg.env.register)

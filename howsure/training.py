@@ -1,8 +1,9 @@
-"""The training loop: act -> step -> store -> learn -> log -> evaluate/checkpoint, in train().
+"""The training loop: collect -> store -> learn -> log -> evaluate/checkpoint, in run_loop().
 
-Also the run directory's life cycle around it: a new run's directory (prepare_run_dir), a resumed
-run's config and checkpoint (load_resume), the periodic evaluation and the summary. train.py is
-the command; howsure/distributed.py and howsure/sweep.py reuse these parts.
+run_loop() is the one loop body: train() feeds it from the run's own vector envs, and
+howsure/distributed.py from Ray actors (howsure/experience.py). Also the run directory's life
+cycle around it: a new run's directory (prepare_run_dir), a resumed run's config and checkpoint
+(load_resume), the periodic evaluation and the summary. howsure/cli/train.py is the command.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -19,17 +21,16 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-import envs
-from agents import make_agent
-from howsure import checkpoint, config, dashboards, export, rundir, runstate, seeding, tracking
-from howsure.episodes import EpisodeTracker
+from howsure import checkpoint, config, dashboards, envs, export, rundir, runstate, seeding, tracking
+from howsure.agents import make_agent
 from howsure.errors import UserError
 from howsure.evaluation import evaluate_agent, make_eval_envs
+from howsure.experience import Chunk, Experience, LocalExperience
 from howsure.learner import Learner
 from howsure.logger import Logger
 from howsure.loopstate import LoopState
+from howsure.replay import Batch, make_replay
 from howsure.runtime import configure_torch, describe_switches, resolve_auto
-from replay import Batch, make_replay
 
 
 def crossed(before: int, now: int, every: int) -> bool:
@@ -71,20 +72,59 @@ def open_logger(cfg: config.Config, run_dir: Path, step: int, resume: dict | Non
     return logger
 
 
-def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace: bool = False) -> dict:
-    """Train into run_dir (locked by the caller). replace: the old run there (--overwrite) is
-    deleted only once this run is accepted, so a refused start keeps it."""
+def learner_view(agent_cfg, rewards: np.ndarray, terminated: np.ndarray,
+                 lives_lost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What the learner sees of a step (agents/base.py's AgentConfig): sign(r) with clip_rewards,
+    and a lost life as the end of bootstrapping with terminal_on_life_loss. Logged scores stay raw."""
+    if agent_cfg.clip_rewards:
+        rewards = np.sign(rewards).astype(np.float32)
+    if agent_cfg.terminal_on_life_loss:
+        terminated = terminated | lives_lost
+    return rewards, terminated
+
+
+@dataclass
+class Hooks:
+    """Callbacks into the loop for callers that watch or stop a run (benchmarks, tests)."""
+    # once the agent is built, before the first step: (agent, env spec)
+    on_start: Callable[[object, object], None] | None = None
+    # after each chunk is stored, before its episodes are counted: (chunk, agent step after it)
+    on_chunk: Callable[[Chunk, int], None] | None = None
+    # each finished training episode: ((return, discounted return, length), agent step); True stops the run
+    on_episode: Callable[[tuple[float, float, int], int], bool] | None = None
+
+
+def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace: bool = False,
+          hooks: Hooks | None = None) -> dict:
+    """Train into run_dir (locked by the caller) with the run's own vector envs. replace: the old
+    run there (--overwrite) is deleted only once this run is accepted, so a refused start keeps it."""
     cfg, _ = resolve_auto(cfg)  # a no-op where main() already resolved them
     configure_torch(cfg)
     seeding.seed_everything(cfg.seed)
     stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, cfg.env.num_envs, workers=cfg.env.env_workers))
     spec = envs.spec_of(cfg.env.id, stepper.envs)
     agent = make_agent(cfg, spec)
-    gamma = cfg.agent.gamma
-    buffer = make_replay(cfg.replay, spec, gamma, seed=cfg.seed) if agent.uses_replay else None
+    buffer = make_replay(cfg.replay, spec, cfg.agent.gamma, seed=cfg.seed) if agent.uses_replay else None
     if buffer is not None and agent.needs_sequences != buffer.sequences:
-        raise UserError(f"encoder {cfg.encoder.name!r} with replay.kind={cfg.replay.kind!r}: a recurrent encoder "
-                        "learns from sequences and only it does; use replay.kind=sequence exactly when encoder.name=lstm")
+        stepper.close()
+        raise UserError(f"encoder {cfg.encoder.name!r} with replay.kind={cfg.replay.kind!r}: a recurrent "
+                        "encoder learns from sequences and only it does; use replay.kind=sequence exactly "
+                        "when encoder.name=lstm")
+    source = LocalExperience(stepper, agent, cfg.env.num_envs, cfg.agent.gamma, cfg.seed,
+                             workers=bool(cfg.env.env_workers))
+    return run_loop(cfg, run_dir, spec, agent, buffer, source, resume, replace, hooks)
+
+
+def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Experience,
+             resume: dict | None = None, replace: bool = False, hooks: Hooks | None = None) -> dict:
+    """The loop of every run, local or distributed: collect -> store -> learn -> log ->
+    evaluate/checkpoint, until total_steps, the wall-clock cap, eval.stop_return, a hook or Ctrl-C.
+
+    `source` (howsure/experience.py) hands over experience in chunks; `buffer` is the replay, or
+    None for agents that learn from the latest step (PQN, tabular). Writes the run directory:
+    TensorBoard events, checkpoints (latest, best, final), model.safetensors and summary.json."""
+    hooks = hooks or Hooks()
+    gamma = cfg.agent.gamma
     eval_envs = make_eval_envs(cfg) if cfg.eval.every_steps > 0 else None
 
     step, loop = accept_run(cfg, run_dir, agent, buffer, resume, replace)
@@ -93,17 +133,22 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace
     logger = open_logger(cfg, run_dir, step, resume, used)
     if resume is None:
         logger.text("switches", describe_switches(cfg))  # what the speed switches (auto ones too) came to
-    n = cfg.env.num_envs
-    tracker = EpisodeTracker(n, gamma)
-    obs = stepper.reset(seed=cfg.seed + step)  # a resumed run starts fresh episodes
-    agent.begin_episode(np.arange(n))
     recent: list[float] = []
+    # replay agents are TD agents (agents/dqn.py's TDConfig): their schedule bounds the learner's lag
     learner = None if buffer is None else Learner(
-        agent, buffer, cfg.agent.batch_size, threaded=cfg.learner_thread,
-        max_lag=getattr(cfg.agent, "updates_per_train", 1))
+        agent, buffer, cfg.agent.batch_size, threaded=cfg.learner_thread and not source.inline_learner,
+        max_lag=cfg.agent.updates_per_train)
+    warmup = 0 if learner is None else cfg.agent.learning_starts_steps  # acting only, before learning starts
     on_policy: list[dict[str, float]] = []  # update metrics of agents without replay, since the last log
-    # learn between send() and recv() where the envs step on their own (worker processes, C++ threads)
-    overlap = learner is not None and (cfg.env.env_workers or stepper.steps_in_background)
+    # learn between send() and receive where the envs step on their own (worker processes, C++ threads)
+    overlap = learner is not None and source.steps_in_background
+
+    def learn_during(after: int) -> None:
+        if learner is not None:
+            learner.learn(agent.updates_due(after))  # the batch lacks only the newest transition
+        elif work := agent.learn_while_stepping():
+            on_policy.append(work)
+    during = learn_during if overlap or learner is None else None
 
     def update_means() -> dict[str, float]:
         if learner is not None:
@@ -112,89 +157,100 @@ def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace
         means = {k: float(np.mean([m[k] for m in on_policy if k in m])) for k in keys}
         on_policy.clear()
         return means
-    t_log, step_log, t_start = time.perf_counter(), step, time.perf_counter()
+    t_start = time.perf_counter()
     wall_before = loop.wall_seconds
+    wall = lambda: wall_before + time.perf_counter() - t_start  # noqa: E731 - seconds of training, resumes included
     limit_s = None if cfg.time_limit_minutes is None else cfg.time_limit_minutes * 60.0
-
-    save_checkpoint = checkpoint_saver(cfg, spec, run_dir, agent, buffer, loop,
-                                       wall=lambda: wall_before + time.perf_counter() - t_start,
+    save_checkpoint = checkpoint_saver(cfg, spec, run_dir, agent, buffer, loop, wall=wall,
                                        drain=None if learner is None else learner.drain)
 
     bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
                dynamic_ncols=True, mininterval=1.0, file=sys.stdout)
+
+    def on_restart(actor: int, cause: str) -> None:
+        loop.actor_restarts += 1
+        logger.scalar("distributed/actor_restarts", loop.actor_restarts, step)
+        tqdm.write(f"step {step:>9,}  actor {actor} failed ({cause}); re-created it with fresh envs "
+                   f"(restart {loop.actor_restarts})", file=sys.stdout)
     interrupted = False
-    with StopFlag() as stop:
-        while step < cfg.total_steps:
-            # act -> step
-            actions = agent.act(obs, step)
-            stepper.send(actions)
-            before, step = step, step + n
-            # env workers: learn while they step (the batch lacks only this newest transition)
-            if overlap:
-                learner.learn(agent.updates_due(step))
-            elif learner is None and (work := agent.learn_while_stepping()):
-                on_policy.append(work)
-            st = stepper.recv()
-            # store (learner-side reward clipping and life loss; the logged score stays raw)
-            rewards, terminated = agent.learner_transition(st.rewards, st.terminated, st.lives_lost)
-            if learner is not None:
-                state = agent.replay_state()  # recurrent agents: the state each env acted from (R2D2)
-                learner.add(obs, actions, rewards, st.next_obs, terminated, st.dones,
-                            **({} if state is None else {"states": state}))
-            for ep in tracker.step(st.rewards, st.dones):
-                loop.episodes += 1
-                recent = (recent + [ep.episodic_return])[-20:]
-                logger.scalars({"charts/episodic_return": ep.episodic_return,
-                                "charts/discounted_return": ep.discounted_return,
-                                "charts/episodic_length": ep.length}, step)
-            if st.dones.any():
-                agent.begin_episode(np.flatnonzero(st.dones))
-            # learn (from replay through the Learner, inline or on its thread; on-policy agents here)
-            if learner is not None:
-                if not overlap:
-                    learner.learn(agent.updates_due(step))
-            else:
-                for _ in range(agent.updates_due(step)):
-                    metrics = agent.update(Batch.from_numpy(obs, actions, rewards, st.next_obs,
-                                                            terminated, gamma, ends=st.dones))
-                    if metrics:
-                        on_policy.append(metrics)
-            obs = st.obs
-            # log
-            if crossed(before, step, cfg.log.every_steps):
-                now = time.perf_counter()
-                sps = (step - step_log) / max(now - t_log, 1e-9)
-                sps_tag = dashboards.sps_tag(step_log, cfg)  # an interval with warm-up: charts/SPS_warmup
-                t_log, step_log = now, step
-                logger.scalars({**update_means(), **agent.act_metrics(),
-                                **agent.schedule_metrics(step), sps_tag: sps}, step)
-                bar.set_postfix(SPS=f"{sps:.0f}",
-                                ret=f"{np.mean(recent):.1f}" if recent else "-", refresh=False)
-            bar.update(n)
-            # the wall-clock cap ends training before anything else starts (the final checkpoint follows)
-            if limit_s is not None and wall_before + time.perf_counter() - t_start >= limit_s:
-                loop.time_limit_step = step
-                break
-            # evaluate / checkpoint
-            if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
+    if hooks.on_start is not None:
+        hooks.on_start(agent, spec)
+    try:
+        if started := source.start(step, on_restart):
+            logger.scalars(started, step)
+        t_log, step_log = time.perf_counter(), step
+        with StopFlag() as stop:
+            while step < cfg.total_steps:
+                chunk = source.collect(step, during)
+                before, step = step, step + chunk.steps
+                # store (learner-side reward clipping and life loss; the logged score stays raw)
+                stored = [learner_view(cfg.agent, chunk.rewards[t], chunk.terminated[t], chunk.lives_lost[t])
+                          for t in range(len(chunk.actions))]
                 if learner is not None:
-                    learner.drain()
-                if evaluate_keep_best(agent, eval_envs, cfg, step, logger, loop, save_checkpoint,
-                                      wall=wall_before + time.perf_counter() - t_start):
+                    for t, (rewards, terminated) in enumerate(stored):
+                        learner.add(chunk.obs[t], chunk.actions[t], rewards, chunk.next_obs[t], terminated,
+                                    chunk.dones[t], **({} if chunk.states is None else {"states": chunk.states[t]}))
+                if hooks.on_chunk is not None:
+                    hooks.on_chunk(chunk, step)
+                hooked_stop = False
+                for episode in chunk.episodes:
+                    loop.episodes += 1
+                    recent = (recent + [episode[0]])[-20:]
+                    logger.scalars({"charts/episodic_return": episode[0], "charts/discounted_return": episode[1],
+                                    "charts/episodic_length": episode[2]}, step)
+                    if hooks.on_episode is not None and hooks.on_episode(episode, step):
+                        hooked_stop = True
+                # learn (from replay through the Learner, inline or on its thread; on-policy agents here)
+                if learner is not None:
+                    if not overlap:
+                        learner.learn(agent.updates_due(step))
+                else:
+                    due = agent.updates_due(step)
+                    for t, (rewards, terminated) in enumerate(stored):  # one vector step: local envs
+                        for _ in range(due):
+                            if metrics := agent.update(Batch.from_numpy(chunk.obs[t], chunk.actions[t], rewards,
+                                                                        chunk.next_obs[t], terminated, gamma,
+                                                                        ends=chunk.dones[t])):
+                                on_policy.append(metrics)
+                source.learned(step, 0 if learner is None else learner.updates)
+                # log
+                if crossed(before, step, cfg.log.every_steps):
+                    now = time.perf_counter()
+                    sps = (step - step_log) / max(now - t_log, 1e-9)
+                    sps_tag = dashboards.sps_tag(step_log, warmup)  # an interval with warm-up: charts/SPS_warmup
+                    t_log, step_log = now, step
+                    logger.scalars({**update_means(), **source.act_metrics(),
+                                    **(agent.schedule_metrics(step) if source.logs_schedule else {}),
+                                    **source.scalars(), sps_tag: sps}, step)
+                    bar.set_postfix(SPS=f"{sps:.0f}",
+                                    ret=f"{np.mean(recent):.1f}" if recent else "-", refresh=False)
+                bar.update(chunk.steps)
+                # the wall-clock cap ends training before anything else starts (the final checkpoint follows)
+                if limit_s is not None and wall() >= limit_s:
+                    loop.time_limit_step = step
                     break
-            if crossed(before, step, cfg.checkpoint_every_steps):
-                save_checkpoint(step, "latest")
-            if stop.raised:
-                interrupted = True
-                break
-    bar.close()
-    if learner is not None:
-        learner.close()
+                # evaluate / checkpoint
+                if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
+                    if learner is not None:
+                        learner.drain()
+                    if evaluate_keep_best(agent, eval_envs, cfg, step, logger, loop, save_checkpoint, wall=wall()):
+                        break
+                if crossed(before, step, cfg.checkpoint_every_steps):
+                    save_checkpoint(step, "latest")
+                if stop.raised:
+                    interrupted = True
+                    break
+                if hooked_stop:
+                    break
+    finally:
+        bar.close()
+        if learner is not None:
+            learner.close()
+        source.close()
     finish_run(cfg, spec, run_dir, agent, logger, used, loop, step, interrupted, save_checkpoint)
-    stepper.close()
     if eval_envs is not None:
         eval_envs.close()
-    return write_summary(run_dir, step, loop, interrupted, recent)
+    return write_summary(run_dir, step, loop, interrupted, recent, **source.summary())
 
 
 def checkpoint_saver(cfg: config.Config, spec, run_dir: Path, agent, buffer, loop: LoopState,

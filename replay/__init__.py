@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from howsure.replay.atari import AtariReplay
+from howsure.replay.batch import Batch
+from howsure.replay.sequence import SequenceReplay
+from howsure.replay.sequence_batch import SequenceBatch
+from howsure.replay.uniform import UniformReplay
+
 from howsure.registry import Registry
-from replay.atari import AtariReplay
-from replay.batch import Batch
-from replay.sequence import SequenceReplay
-from replay.sequence_batch import SequenceBatch
-from replay.uniform import UniformReplay
 
 REPLAYS: Registry = Registry("replay kind")
 REPLAYS.register("uniform")(UniformReplay)

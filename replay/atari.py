@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from howsure.replay.batch import Batch
+from howsure.replay.files import LEGACY_HEADER, FolderWriter, load_array, read_header
+from howsure.replay.frames import FrameStore
+from howsure.replay.memory import check_fits
+from howsure.replay.nstep import NStepAccumulator
+from howsure.replay.prioritized import PrioritySampler, PrioritySettings, priority_settings
 
 from howsure.errors import UserError
-from replay.batch import Batch
-from replay.files import LEGACY_HEADER, FolderWriter, load_array, read_header
-from replay.frames import FrameStore
-from replay.memory import check_fits
-from replay.nstep import NStepAccumulator
-from replay.prioritized import PrioritySampler, PrioritySettings, priority_settings
 
 MAX_EP_POS = 255  # ep_pos is uint8; only values below frame_stack matter
 

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from replay.files import FolderWriter, load_array
+from howsure.replay.files import FolderWriter, load_array
 
 CHUNK_SLOTS = 32_768  # frames per saved file (231 MB uncompressed)
 BYTES_OBJECT_OVERHEAD = sys.getsizeof(b"")  # CPython header of each compressed block

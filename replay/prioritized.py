@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from replay.sum_tree import SumTree
+from howsure.replay.sum_tree import SumTree
 
 
 @dataclass(frozen=True)

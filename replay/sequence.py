@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from howsure.replay.files import LEGACY_HEADER, ChunkedArrays, FolderWriter, load_array, read_header
+from howsure.replay.memory import check_fits
+from howsure.replay.sequence_batch import SequenceBatch
 
 from howsure.errors import UserError
-from replay.files import LEGACY_HEADER, ChunkedArrays, FolderWriter, load_array, read_header
-from replay.memory import check_fits
-from replay.sequence_batch import SequenceBatch
 
 
 class SequenceReplay:

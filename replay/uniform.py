@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from howsure.replay.batch import Batch
+from howsure.replay.files import LEGACY_HEADER, ChunkedArrays, FolderWriter, load_array, read_header
+from howsure.replay.memory import check_fits
+from howsure.replay.nstep import NStepAccumulator
+from howsure.replay.prioritized import PrioritySampler, PrioritySettings, priority_settings
 
 from howsure.errors import UserError
-from replay.batch import Batch
-from replay.files import LEGACY_HEADER, ChunkedArrays, FolderWriter, load_array, read_header
-from replay.memory import check_fits
-from replay.nstep import NStepAccumulator
-from replay.prioritized import PrioritySampler, PrioritySettings, priority_settings
 
 
 class UniformReplay:

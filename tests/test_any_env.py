@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import train
+from howsure.cli import train
 from tests.conftest import run_cli
 
 SHORT = ["--config", "configs/dqn_cartpole.yaml", "total_steps=300", "agent.learning_starts_steps=100",
@@ -59,9 +59,9 @@ def test_third_party_import_failures_are_one_line(tmp_path, capsys, env_args, ne
 ])
 def test_auto_encoder_by_observation(shape, dtype, expected):
     from gymnasium import spaces
+    from howsure.encoders import make_encoder, resolve_name
+    from howsure.envs import EnvSpec
 
-    from encoders import make_encoder, resolve_name
-    from envs import EnvSpec
     from howsure import config
 
     spec = EnvSpec("Any-v0", spaces.Box(0, 1, shape, dtype), 3)
@@ -74,9 +74,9 @@ def test_auto_encoder_by_observation(shape, dtype, expected):
 @pytest.mark.parametrize("agent", ["dqn", "bayes_dqn", "boot_dqn", "pqn", "lstm"])
 def test_grid_cnn_composes_with_every_deep_agent(agent):
     from gymnasium import spaces
+    from howsure.agents import make_agent
+    from howsure.envs import EnvSpec
 
-    from agents import make_agent
-    from envs import EnvSpec
     from howsure import config
 
     overrides = ["env.id=CartPole-v1"]  # the id only names the run; the spec below is what counts
@@ -101,8 +101,8 @@ def test_small_image_env_trains_with_auto_encoder(tmp_path):
 
 def test_dict_and_tuple_observations_pack_into_parts():
     from gymnasium import spaces
+    from howsure.envs.parts import PackParts, layout_of, unpack
 
-    from envs.parts import PackParts, layout_of, unpack
     from tests.thirdparty_envs import Signpost
 
     env = PackParts(Signpost(), "HowsureSignpost-v0")
@@ -119,14 +119,14 @@ def test_dict_and_tuple_observations_pack_into_parts():
                            spaces.Dict({"pos": spaces.Discrete(300)})))
     parts = layout_of(nested, "Any-v0")
     assert [(p.name, p.kind, p.offset, p.size) for p in parts] == [("0", "vector", 0, 3), ("1/pos", "discrete", 3, 1)]
-    from envs.parts import row_dtype
+    from howsure.envs.parts import row_dtype
     assert row_dtype(parts) == np.float32  # a float part, and a Discrete(300) that does not fit a byte
 
 
 def test_a_space_no_encoder_takes_is_named():
     from gymnasium import spaces
+    from howsure.envs.parts import layout_of
 
-    from envs.parts import layout_of
     from howsure.errors import UserError
 
     graph = spaces.Dict({"g": spaces.Graph(node_space=spaces.Discrete(3), edge_space=None)})
@@ -138,8 +138,9 @@ def test_a_space_no_encoder_takes_is_named():
 
 @pytest.mark.parametrize("agent", ["dqn", "bayes_dqn", "boot_dqn", "pqn", "lstm"])
 def test_parts_encoder_composes_with_every_deep_agent(agent):
-    from agents import make_agent
-    from envs import make_env, spec_of
+    from howsure.agents import make_agent
+    from howsure.envs import make_env, spec_of
+
     from howsure import config
 
     overrides = ["env.id=tests.thirdparty_envs:HowsureSignpost-v0"]
@@ -183,7 +184,8 @@ def test_dqn_reads_every_part_of_a_dict_observation(tmp_path):
 
 def test_minigrid_preset_packs_the_view_and_direction(tmp_path):
     pytest.importorskip("minigrid")
-    from envs import make_env, spec_of
+    from howsure.envs import make_env, spec_of
+
     from howsure import config
 
     cfg = config.load("configs/dqn_minigrid.yaml")

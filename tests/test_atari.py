@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from howsure.envs import make_env
 
-from envs import make_env
 from howsure import config
 
 

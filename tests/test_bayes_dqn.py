@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from howsure.agents import make_agent
+from howsure.envs.make import EnvSpec
+from howsure.replay.batch import Batch
 
-import envs
-from agents import make_agent
-from envs.make import EnvSpec
-from howsure import config
+from howsure import config, envs
 from howsure.errors import UserError
 from howsure.logger import read_scalars
-from replay.batch import Batch
 
 CARTPOLE = EnvSpec("CartPole-v1", spaces.Box(-np.inf, np.inf, (4,), np.float32), 2)
 
@@ -145,6 +144,8 @@ def test_bad_config_names_the_key():
 
 
 def test_composes_with_the_nature_cnn_and_annotates_frames():
+    from howsure.evaluation import frame_annotator
+
     spec = EnvSpec("ALE/Pong-v5", spaces.Box(0, 255, (4, 84, 84), np.uint8), 6)
     cfg = config.load(None, ["agent.name=bayes_dqn", "encoder.name=nature_cnn", "agent.n_draws=3"])
     agent = make_agent(cfg, spec)
@@ -155,7 +156,7 @@ def test_composes_with_the_nature_cnn_and_annotates_frames():
                                  torch.as_tensor(obs), torch.ones(2)))
     assert np.isfinite(metrics["losses/td_loss"])
     frame = np.zeros((210, 160, 3), np.uint8)
-    drawn = agent.annotate(frame)
+    drawn = frame_annotator(agent)(frame)  # the uncertainty bar
     assert drawn.shape == frame.shape and drawn.any()
 
 

@@ -7,13 +7,13 @@ import io
 import numpy as np
 import pytest
 import torch
-
-import agents
-from agents.boot_dqn import BootDQNAgent, bootstrap_masks
-from envs.make import EnvSpec
 from gymnasium import spaces
+from howsure.agents.boot_dqn import BootDQNAgent, bootstrap_masks
+from howsure.envs.make import EnvSpec
+from howsure.replay.batch import Batch
+
+from howsure import agents
 from howsure.config import load
-from replay.batch import Batch
 
 SPEC = EnvSpec("test", spaces.Box(0.0, 1.0, (6,), np.float32), 3)
 

@@ -7,8 +7,9 @@ import pytest
 
 pytest.importorskip("bsuite")
 
-import envs  # noqa: E402
-from envs.bsuite import BsuiteEnv  # noqa: E402
+from howsure.envs.bsuite import BsuiteEnv  # noqa: E402
+
+from howsure import envs  # noqa: E402
 from howsure.config import load  # noqa: E402
 from howsure.errors import UserError  # noqa: E402
 

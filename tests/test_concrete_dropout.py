@@ -3,9 +3,13 @@
 import math
 
 import torch
-
-from agents.concrete_dropout import (ConcreteDropout, bernoulli_entropy, concrete_keep_mask,
-                                     concrete_regulariser, hard_keep_mask)
+from howsure.agents.concrete_dropout import (
+    ConcreteDropout,
+    bernoulli_entropy,
+    concrete_keep_mask,
+    concrete_regulariser,
+    hard_keep_mask,
+)
 
 
 def test_relaxed_mask_hand_values():

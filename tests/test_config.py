@@ -52,6 +52,20 @@ def test_every_preset_loads():
         assert cfg.agent is not None, path
 
 
+def test_presets_by_name(tmp_path, monkeypatch):
+    """--config takes a shipped preset's name from any folder; a misspelt one is named with a hint."""
+    from pathlib import Path
+
+    by_path = config.load("configs/dqn_pong_hour.yaml")
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here
+    assert config.load("dqn_pong_hour") == config.load("dqn_pong_hour.yaml") == by_path
+    assert "dqn_cartpole" in config.preset_names() and "__init__" not in config.preset_names()
+    with pytest.raises(UserError, match="no such preset .did you mean 'dqn_cartpole'"):
+        config.load("dqn_cartpol")
+    with pytest.raises(UserError, match="not found"):
+        config.load(str(Path("elsewhere") / "mine.yaml"))
+
+
 def test_choice_spelled_like_a_yaml_bool():
     cfg = config.load("configs/bayes_dqn_cartpole.yaml", ["agent.target_dropout=off"])
     assert cfg.agent.target_dropout == "off"

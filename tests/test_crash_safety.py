@@ -17,7 +17,7 @@ import time
 import pytest
 import torch
 
-import train
+from howsure.cli import train
 from tests.conftest import ROOT
 
 COMMON = ["--quiet", "eval.every_steps=0", "torch_threads=1", "log.every_steps=100"]

@@ -174,8 +174,9 @@ def test_no_uncertainty_pictures_without_a_posterior(run):
 
 
 def test_config_in_use_for_atari_tabular_and_distributed_runs():
-    import envs
-    from agents import make_agent
+    from howsure.agents import make_agent
+
+    from howsure import envs
 
     pong = config_in_use(config.load("configs/dqn_pong.yaml", ["encoder.name=nature_cnn"]))
     assert pong["env"]["frame_skip"] == 4 and "sticky_action_prob" in pong["env"]

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("bsuite")
 
-import agents  # noqa: E402
 from benchmarks.exploration import cell_config, run_cell, solve_episode  # noqa: E402
+from howsure import agents  # noqa: E402
 
 SIZE, SEED, BUDGET_EPISODES = 10, 0, 300  # 2^10 = 1024 episodes: what dithering needs
 

@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from encoders.detection.encoder import AttentionSet, DeepSets, DetectionConfig, DetectionEncoder
-from encoders.detection.model import DetectorConfig, RetinaNet, save_detector
+from howsure.encoders.detection.encoder import AttentionSet, DeepSets, DetectionConfig, DetectionEncoder
+from howsure.encoders.detection.model import DetectorConfig, RetinaNet, save_detector
 
 
 @pytest.mark.parametrize("make", [lambda: DeepSets(9, 16, 8), lambda: AttentionSet(9, 16, 2, 8)],
@@ -86,10 +85,10 @@ def test_dqn_with_detection_encoder_trains_on_pong_and_evaluates(tmp_path, cli):
 @pytest.mark.atari
 def test_video_frames_show_detected_boxes():
     """evaluate.frame_annotator draws the shipped Pong detector's boxes on the colour screen."""
-    import envs
-    from agents import make_agent
-    from evaluate import frame_annotator
-    from howsure import config
+    from howsure.agents import make_agent
+
+    from howsure import config, envs
+    from howsure.evaluation import frame_annotator
 
     cfg = config.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0"])
     env = envs.make_env(cfg.env, render_mode="rgb_array")
@@ -111,9 +110,9 @@ def test_video_frames_show_detected_boxes():
 def test_env_side_detection_gives_the_rows_the_network_would_compute():
     """env.detector: each screen is detected once in the env; the stacked rows equal what the
     encoder computes from the same pixels, and the agent (dqn, or dqn + LSTM) acts on them."""
-    import envs
-    from agents import make_agent
-    from howsure import config
+    from howsure.agents import make_agent
+
+    from howsure import config, envs
     from howsure.errors import UserError
 
     rows_cfg = config.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0"])

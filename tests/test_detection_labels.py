@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from encoders.detection.labels import GAMES, label_raw
+from howsure.encoders.detection.labels import GAMES, label_raw
 
 
 def test_pong_hand_made_screen():

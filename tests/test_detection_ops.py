@@ -7,12 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from encoders.detection.anchors import cell_anchors, grid_anchors, match
-from encoders.detection.boxes import decode, encode, iou
-from encoders.detection.focal_loss import focal_loss
-from encoders.detection.metrics import average_precision, mean_average_precision, summary
-from encoders.detection.nms import batched_nms, nms, padded_nms
+from howsure.encoders.detection.anchors import cell_anchors, grid_anchors, match
+from howsure.encoders.detection.boxes import decode, encode, iou
+from howsure.encoders.detection.focal_loss import focal_loss
+from howsure.encoders.detection.metrics import average_precision, mean_average_precision, summary
+from howsure.encoders.detection.nms import batched_nms, nms, padded_nms
 
 
 def test_cell_anchors_area_and_ratio():

@@ -119,6 +119,29 @@ def test_two_actors_fill_the_replay_and_act_with_fresh_weights(ray_session, tmp_
 
 
 @needs_ray
+def test_a_distributed_run_writes_what_a_local_run_writes(ray_session, tmp_path):
+    """One loop serves both: the same checkpoints and the same TensorBoard tags, plus distributed/*."""
+    from howsure.distributed import train_distributed
+    from howsure.training import train
+
+    over = {"total_steps": 1000, "eval.every_steps": 500, "eval.episodes": 2, "eval.num_envs": 2,
+            "distributed.exploration": "agent"}
+    runs = {"distributed": tmp_path / "distributed", "local": tmp_path / "local"}
+    for run in runs.values():
+        run.mkdir()
+    train_distributed(cartpole(runs["distributed"], **over), runs["distributed"])
+    train(cartpole(runs["local"], **over, **{"distributed.actors": 0}), runs["local"])
+    tags = {}
+    for name, run in runs.items():
+        assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.pt", "final.pt", "latest.pt"}, name
+        assert (run / "model.safetensors").is_file() and (run / "summary.json").is_file(), name
+        tags[name] = set(read_scalars(run))
+    assert {"distributed/weights_version", "distributed/actor_restarts"} <= tags["distributed"]
+    assert {t for t in tags["distributed"] if not t.startswith("distributed/")} == tags["local"]
+    assert {"charts/episodic_return", "charts/epsilon", "eval/episodic_return", "losses/td_loss"} <= tags["local"]
+
+
+@needs_ray
 def test_the_wall_clock_cap_ends_a_distributed_run(ray_session, tmp_path):
     from howsure.distributed import train_distributed
 

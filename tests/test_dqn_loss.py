@@ -1,7 +1,6 @@
 import torch
-
-from agents.base import linear_schedule
-from agents.dqn import td_loss, td_target
+from howsure.agents.base import linear_schedule
+from howsure.agents.dqn import td_loss, td_target
 
 
 def test_td_target_max_and_terminal():

@@ -16,7 +16,8 @@ def train_seeds(tmp_path, config: str, seeds, *overrides: str) -> list[dict]:
         run_dir = tmp_path / f"s{seed}"
         cmd = [sys.executable, str(ROOT / "train.py"), "--config", config, f"seed={seed}", f"run_dir={run_dir}",
                "--quiet", "torch_threads=1", "checkpoint_every_steps=0", "checkpoint_replay=false", *overrides]
-        procs.append((run_dir, subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        procs.append((run_dir, subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                text=True)))
     summaries = []
     for run_dir, proc in procs:
         out, err = proc.communicate(timeout=900)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from howsure.agents import make_agent
+from howsure.replay import make_replay
+from howsure.replay.batch import Batch
 
-import envs
-from agents import make_agent
-from howsure import checkpoint, config
+from howsure import checkpoint, config, envs
 from howsure.learner import Learner
-from replay import make_replay
-from replay.batch import Batch
+from howsure.training import prepare_run_dir, train
 from tests.conftest import ROOT
-from train import prepare_run_dir, train
 
 CARTPOLE = ["total_steps=1200", "agent.learning_starts_steps=300", "agent.train_every_steps=2",
             "agent.updates_per_train=2", "eval.every_steps=0", "log.quiet=true", "log.every_steps=400",

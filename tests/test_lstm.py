@@ -7,13 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from howsure.agents import make_agent
+from howsure.agents.recurrent import unroll
+from howsure.replay import Batch, make_replay
 
-import envs
-from agents import make_agent
-from agents.recurrent import unroll
-from howsure import config
+from howsure import config, envs
 from howsure.errors import UserError
-from replay import Batch, make_replay
 
 LSTM = ["encoder.name=lstm", "encoder.lstm.embed_hidden_sizes=[16]", "encoder.lstm.hidden_size=8",
         "replay.kind=sequence", "replay.sequence_length_steps=5", "replay.burn_in_steps=3"]
@@ -145,8 +144,7 @@ def test_recurrent_agent_refuses_transition_batches():
 
 def test_flicker_blanks_screens():
     import gymnasium as gym
-
-    from envs.flicker import Flicker
+    from howsure.envs.flicker import Flicker
 
     env = Flicker(gym.make("CartPole-v1"), 0.5)
     obs, _ = env.reset(seed=0)
@@ -172,7 +170,8 @@ def test_train_and_evaluate_cli_with_lstm(tmp_path, cli):
     assert r.returncode == 0, r.stderr[-2000:]
     assert (run / "checkpoints" / "final.pt").is_file()
     # the stored states are saved, in the replay generation the checkpoint names
-    header = json.loads((run / "replay" / torch.load(run / "checkpoints" / "final.pt", weights_only=True)["replay"]).read_text())
+    named = torch.load(run / "checkpoints" / "final.pt", weights_only=True)["replay"]
+    header = json.loads((run / "replay" / named).read_text())
     assert header["states"] and any(k.startswith("states_") for k in header["files"])
     summary = json.loads((run / "summary.json").read_text())
     assert summary["step"] == 400 and summary["best_eval_return"] is not None
@@ -212,7 +211,7 @@ def test_lstm_composes_with_bayes_dqn():
 def test_chrono_initialisation_sets_gate_biases():
     """encoder.lstm.chrono_init_steps=T: forget bias log(U(1, T-1)), input bias its negative
     (Tallec & Ollivier 2018); 0 keeps the forget-gate bias of 1."""
-    from encoders.lstm import LSTMConfig, LSTMEncoder
+    from howsure.encoders.lstm import LSTMConfig, LSTMEncoder
 
     spec = envs.spec_of("CartPoleNoVel-v1", envs.make_env(config.load(None, ["env.id=CartPoleNoVel-v1"]).env))
     h = 32

@@ -9,12 +9,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from howsure.agents import make_agent
+from howsure.agents.pqn import q_lambda_returns
+from howsure.encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
 
-import envs
-from agents import make_agent
-from agents.pqn import q_lambda_returns
-from encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
-from howsure import config
+from howsure import config, envs
 from howsure.errors import UserError
 from tests.conftest import run_cli
 
@@ -66,8 +65,7 @@ def test_ale_vector_screens_equal_the_gymnasium_wrappers():
     import gymnasium as gym
     from ale_py import AtariVectorEnv
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
-
-    from envs.ale_vector import FirstFramePadding
+    from howsure.envs.ale_vector import FirstFramePadding
 
     for mode in (gym.vector.AutoresetMode.SAME_STEP, gym.vector.AutoresetMode.NEXT_STEP):
         same_step = mode == gym.vector.AutoresetMode.SAME_STEP
@@ -148,7 +146,7 @@ def test_pqn_spreads_a_rollout_over_the_next_one():
     cfg = config.load("configs/pqn_cartpole.yaml", ["agent.rollout_steps=4", "agent.epochs=2", "agent.minibatches=3"])
     env = envs.make_env(cfg.env)
     agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
-    from replay.batch import Batch
+    from howsure.replay.batch import Batch
 
     rng = np.random.default_rng(0)
     n = cfg.env.num_envs
@@ -176,7 +174,7 @@ def test_pqn_learning_rate_decays_linearly_with_the_steps_it_has_seen():
                                                     "agent.rollout_steps=4"])
     env = envs.make_env(cfg.env)
     agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
-    from replay.batch import Batch
+    from howsure.replay.batch import Batch
 
     n = cfg.env.num_envs  # 16 transitions a vector step
     obs = np.zeros((n, 4), np.float32)
@@ -201,7 +199,7 @@ def test_pqn_target_network_bootstraps_from_the_copy_of_its_last_refresh():
                                                     "agent.lr=0.01"])
     env = envs.make_env(cfg.env)
     agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
-    from replay.batch import Batch
+    from howsure.replay.batch import Batch
 
     rng = np.random.default_rng(0)
     n = cfg.env.num_envs
@@ -261,7 +259,7 @@ def test_hour_preset_trains_exports_and_plays(tmp_path):
     out = tmp_path / "export"
     res = run_cli("howsure/export.py", str(run_dir), str(out))
     assert res.returncode == 0 and "exported" in res.stdout, res.stderr
-    from evaluate import load_run
+    from howsure.evaluation import load_run
 
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "model.safetensors"]
     _, from_run, _ = load_run(str(run_dir))
@@ -316,7 +314,7 @@ def test_raw_ale_ids_are_refused_with_the_ale_id(raw, ale, tmp_path):
 
 
 def test_atari_videos_play_at_the_games_speed():
-    from evaluate import video_fps
+    from howsure.evaluation import video_fps
 
     assert video_fps(config.load("configs/dqn_pong.yaml")) == 15.0
     assert video_fps(config.load("configs/dqn_pong.yaml", ["env.frame_skip=2"])) == 30.0

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from howsure.replay.files import collect
 
-import evaluate
-import train
 from howsure import config, rundir
+from howsure.cli import evaluate, train
 from howsure.errors import UserError
-from replay.files import collect
 from tests.conftest import ROOT, assert_one_line, run_cli
 
 # one xdist worker runs this module, so its module-scoped run fixture trains once
@@ -221,7 +220,7 @@ def test_bad_value_is_one_line_naming_the_key(overrides, needles):
 
 
 def test_every_rule_names_a_real_key():
-    import agents
+    from howsure import agents
 
     defaults = config.load(None)
     agent_fields = {f for name in agents.AGENTS for f in agents.AGENTS.get(name).Config.__dataclass_fields__}
@@ -355,7 +354,7 @@ def test_malformed_replay_is_one_line(run_copy, capsys, case):
 @pytest.mark.parametrize("field, value", [("written", "abc"), ("written", [-5]), ("pending", 3),
                                           ("n_envs", -1), ("new_episode", None), ("rng", "x")])
 def test_malformed_atari_replay_header_is_a_user_error(tmp_path, field, value):
-    from replay.atari import AtariReplay
+    from howsure.replay.atari import AtariReplay
 
     a = AtariReplay(100, (4, 6, 6), np.uint8, 0.9)
     frame = np.zeros((1, 4, 6, 6), np.uint8)
@@ -371,7 +370,7 @@ def test_malformed_atari_replay_header_is_a_user_error(tmp_path, field, value):
 
 @pytest.mark.parametrize("field, value", [("n_envs", "x"), ("rng", 1), ("files", {"count": "../count.npy"})])
 def test_malformed_sequence_replay_header_is_a_user_error(tmp_path, field, value):
-    from replay.sequence import SequenceReplay
+    from howsure.replay.sequence import SequenceReplay
 
     s = SequenceReplay(200, (3,), np.float32, 0.9, sequence_steps=4)
     for _ in range(30):

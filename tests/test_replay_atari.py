@@ -11,18 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from gymnasium import spaces
+from howsure.envs.make import EnvSpec
+from howsure.replay import ReplayConfig, make_replay
+from howsure.replay.atari import AtariReplay
+from howsure.replay.files import collect
+from howsure.replay.prioritized import PrioritySettings
+from howsure.replay.uniform import UniformReplay
 
-import envs
-from howsure import config
+from howsure import config, envs
 from howsure.errors import UserError
-from envs.make import EnvSpec
-from replay import ReplayConfig, make_replay
-from replay.atari import AtariReplay
-from replay.files import collect
-from replay.prioritized import PrioritySettings
-from replay.uniform import UniformReplay
 
 # one xdist worker runs this module, so its module-scoped run fixture trains once
 pytestmark = pytest.mark.xdist_group("test_replay_atari")
@@ -306,11 +304,13 @@ def test_train_on_pong_with_atari_replay_and_resume_keeps_it(tmp_path, cli):
             "eval.every_steps=0", "checkpoint_every_steps=1000", "log.every_steps=40"]
     first = cli("train.py", *args)
     assert first.returncode == 0, first.stderr[-2000:]
-    header = json.loads((run / "replay" / torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["replay"]).read_text())
+    named = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["replay"]
+    header = json.loads((run / "replay" / named).read_text())
     assert header["kind"] == "atari" and header["steps_added"] == 240 and header["n_valid"] > 200
     second = cli("train.py", "--resume", str(run), "--quiet", "total_steps=280")
     assert second.returncode == 0, second.stderr[-2000:]
-    header = json.loads((run / "replay" / torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["replay"]).read_text())
+    named = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["replay"]
+    header = json.loads((run / "replay" / named).read_text())
     assert header["steps_added"] == 280  # 240 loaded + 40 new: the replay came back
     leaves = np.load(run / "replay" / header["files"]["priorities"])
     valid = np.load(run / "replay" / header["files"]["valid"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from howsure.replay.sequence import SequenceReplay
 
 from howsure.errors import UserError
-from replay.sequence import SequenceReplay
 
 GAMMA = 0.9
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from replay.prioritized import PrioritySampler, PrioritySettings
-from replay.sum_tree import SumTree
+from howsure.replay.prioritized import PrioritySampler, PrioritySettings
+from howsure.replay.sum_tree import SumTree
 
 
 def test_totals_and_min_follow_every_update():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from howsure.agents.tabular_q import bellman_update
+from howsure.envs.nchain import NChainEnv, chain_values
 
-from agents.tabular_q import bellman_update
-from envs.nchain import NChainEnv, chain_values
 from howsure import config
 
 
@@ -74,7 +74,7 @@ def test_nchain_dynamics():
 def test_nchain_registered_with_1000_step_episodes():
     import gymnasium as gym
 
-    import envs  # noqa: F401  registers NChain-v0
+    from howsure import envs  # noqa: F401  registers NChain-v0
 
     env = gym.make("NChain-v0")
     env.reset(seed=0)
@@ -89,8 +89,8 @@ def test_nchain_registered_with_1000_step_episodes():
 
 @pytest.mark.slow
 def test_tabular_learns_always_forward_on_nchain(tmp_path):
-    from evaluate import evaluate_agent, make_eval_envs, load_run
-    from train import train, prepare_run_dir
+    from howsure.evaluation import evaluate_agent, load_run, make_eval_envs
+    from howsure.training import prepare_run_dir, train
 
     cfg = config.load("configs/tabular_nchain.yaml", [f"run_dir={tmp_path}/run", "log.quiet=true",
                                                       "total_steps=100000", "seed=0"])

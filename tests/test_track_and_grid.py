@@ -43,7 +43,7 @@ def test_grid_syntax_errors_name_the_fix(items, needle):
 
 
 def test_grid_sweep_trains_every_point_and_seed(tmp_path):
-    from train import main
+    from howsure.cli.train import main
 
     sweep = tmp_path / "grid"
     assert main(["--config", "configs/dqn_cartpole.yaml", "--sweep", "agent.lr=0.001,0.0001", "--seeds", "0,1",
@@ -74,7 +74,7 @@ def test_a_misspelt_grid_key_is_refused_before_anything_trains(tmp_path):
 
 
 def test_track_without_wandb_is_one_line_and_creates_nothing(tmp_path, monkeypatch, capsys):
-    from train import main
+    from howsure.cli.train import main
 
     monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb now raises ImportError
     with pytest.raises(SystemExit) as exit_:

@@ -74,7 +74,8 @@ def test_run_directory_contents(cartpole_run):
 
 def test_nchain_discounted_return_by_hand(tmp_path):
     """On a deterministic chain (slip 0) an always-forward policy earns 10 from step 5 on."""
-    from envs.nchain import NChainEnv
+    from howsure.envs.nchain import NChainEnv
+
     from howsure.episodes import EpisodeTracker
 
     env = NChainEnv(slip=0.0)

@@ -7,8 +7,7 @@ from __future__ import annotations
 import math
 
 import torch
-
-from encoders.detection.boxes import iou
+from howsure.encoders.detection.boxes import iou
 
 
 def cell_anchors(size: float, scales: tuple[float, ...], ratios: tuple[float, ...]) -> torch.Tensor:

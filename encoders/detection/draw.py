@@ -9,7 +9,8 @@ PALETTE = np.array([[255, 0, 255], [0, 255, 255], [255, 255, 0], [255, 64, 64], 
                     [64, 128, 255], [255, 160, 0], [255, 255, 255]], dtype=np.uint8)
 
 
-def draw_boxes(rgb: np.ndarray, boxes: np.ndarray, classes: np.ndarray, scale_xy: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+def draw_boxes(rgb: np.ndarray, boxes: np.ndarray, classes: np.ndarray,
+               scale_xy: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
     """A copy of rgb (H, W, 3) with 1-pixel box outlines; boxes (x1, y1, x2, y2) times scale_xy."""
     out = np.array(rgb, dtype=np.uint8, copy=True)
     h, w = out.shape[:2]

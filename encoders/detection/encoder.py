@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from howsure.annotation import FrameAnnotator
 from howsure.errors import UserError
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class DetectionConfig:
     # detector written by `python -m howsure.detector fit`; relative paths are tried from the
-    # working directory, then from the repository root. The shipped one is trained on Pong.
+    # working directory, then from the folder holding encoders/ (the checkout, or the installed
+    # package). The shipped one is trained on Pong.
     checkpoint: str = "encoders/detection/weights/pong.pt"
     top_k: int = 8  # detections kept per frame
     candidates: int = 64  # best anchors per frame that go through NMS
@@ -111,7 +113,7 @@ class AttentionSet(nn.Module):
         return self.out(pooled.squeeze(1))
 
 
-class DetectionEncoder(nn.Module):
+class DetectionEncoder(nn.Module, FrameAnnotator):
     def __init__(self, cfg: DetectionConfig, spec):
         super().__init__()
         if cfg.top_k <= 0 or cfg.candidates < cfg.top_k:
@@ -132,7 +134,7 @@ class DetectionEncoder(nn.Module):
             self.detector = None
             self.n_stack, self.n_classes = shape[0], shape[-1] - 5
         else:
-            from encoders.detection.model import load_detector
+            from howsure.encoders.detection.model import load_detector
 
             self.detector, _ = load_detector(resolve_checkpoint(cfg.checkpoint))
             if not cfg.finetune:
@@ -191,7 +193,7 @@ class DetectionEncoder(nn.Module):
 
     def annotate_frame(self, frame: np.ndarray) -> np.ndarray:
         """Draw the detections of the last observation acted on, scaled to the colour screen."""
-        from encoders.detection.draw import draw_boxes
+        from howsure.encoders.detection.draw import draw_boxes
 
         if self.last_detections is None:
             return frame

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from encoders.detection import dataset
-from encoders.detection.metrics import summary
-from encoders.detection.model import DetectorConfig, RetinaNet, save_detector
+from howsure.encoders.detection import dataset
+from howsure.encoders.detection.metrics import summary
+from howsure.encoders.detection.model import DetectorConfig, RetinaNet, save_detector
 
 
 def split(data: dict[str, np.ndarray], eval_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +87,7 @@ def fit_cli(args) -> dict:
     save_detector(args.out, model, {"metrics": {k: float(v) for k, v in result.items()},
                                     "game": str(data["game"])})
     if args.preview:
-        from encoders.detection.preview import save_preview
+        from howsure.encoders.detection.preview import save_preview
 
         _, eval_idx = split(data, args.eval_fraction)
         picks = eval_idx[np.linspace(0, len(eval_idx) - 1, 8).astype(int)]

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from encoders.detection.boxes import iou
+from howsure.encoders.detection.boxes import iou
 
 COCO_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2).tolist())
 

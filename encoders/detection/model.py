@@ -5,16 +5,15 @@ and 8, one class subnet trained with focal loss and one box subnet, both shared 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from howsure.encoders.detection.anchors import grid_anchors, match
+from howsure.encoders.detection.boxes import decode, encode
+from howsure.encoders.detection.focal_loss import focal_loss_elements
+from howsure.encoders.detection.nms import batched_nms, padded_nms
 from torch import nn
-
-from encoders.detection.anchors import grid_anchors, match
-from encoders.detection.boxes import decode, encode
-from encoders.detection.focal_loss import focal_loss_elements
-from encoders.detection.nms import batched_nms, padded_nms
 
 FORMAT = "howsure-detector/1"
 
@@ -190,7 +189,6 @@ class RetinaNet(nn.Module):
         empty after NMS have score 0.
         """
         logits, deltas = self(frames)
-        n = logits.shape[0]
         best, classes = torch.sigmoid(logits).max(dim=2)  # (N, A): one class per anchor
         m = min(candidates, best.shape[1])
         scores, idx = best.topk(m, dim=1)

@@ -4,8 +4,7 @@ more than the threshold, repeat. Written in torch because torchvision is not imp
 from __future__ import annotations
 
 import torch
-
-from encoders.detection.boxes import iou
+from howsure.encoders.detection.boxes import iou
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from encoders.detection.draw import PALETTE, draw_boxes, grey_to_rgb
+from howsure.encoders.detection.draw import PALETTE, draw_boxes, grey_to_rgb
 
 
 def save_preview(path: str | Path, panels: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],

@@ -1,4 +1,6 @@
-"""Evaluate a trained agent: python evaluate.py RUN_DIR_OR_CHECKPOINT [--episodes N] [--video DIR]
+"""Evaluate a trained agent: howsure-evaluate RUN_DIR_OR_CHECKPOINT [--episodes N] [--video DIR]
+
+(python evaluate.py ... in a source checkout.)
 
 Rebuilds env and agent from the config stored in the checkpoint, plays full episodes and prints
 the raw game score (mean, std, min, max). Atari follows the published protocol: sticky actions
@@ -16,12 +18,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from envs.atari import is_atari, protocol
 from howsure import seeding
+from howsure.envs.atari import is_atari, protocol
 from howsure.errors import UserError, cli_main
-# the library parts, importable from here as before
-from howsure.evaluation import (VideoWriter, evaluate_agent, frame_annotator, load_run,  # noqa: F401
-                                make_eval_envs, video_fps)
+from howsure.evaluation import VideoWriter, evaluate_agent, frame_annotator, load_run, make_eval_envs, video_fps
 
 
 def parse_args(argv):
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--render needs a display and none is set (DISPLAY is empty); "
                         "use --video DIR to get MP4 files instead")
     cfg, agent, meta = load_run(args.path, args.overrides, seed=args.seed)
-    if args.uncertainty and not hasattr(agent, "last_epistemic_std"):
+    if args.uncertainty and not agent.reports_uncertainty:
         raise UserError(f"--uncertainty: agent {cfg.agent.name!r} reports no epistemic uncertainty (bayes_dqn does)")
     uncertainty: list[float] | None = [] if args.uncertainty else None
     episodes = args.episodes or cfg.eval.episodes
@@ -93,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             writer.close()
         eval_envs.close()
     returns = [e.episodic_return for e in results]
-    how = protocol(cfg.env) if is_atari(cfg.env.id) else f"max_episode_steps={cfg.env.max_episode_steps or 'env default'}"
+    how = (protocol(cfg.env) if is_atari(cfg.env.id)
+           else f"max_episode_steps={cfg.env.max_episode_steps or 'env default'}")
     for i, e in enumerate(results):
-        print(f"episode {i:3d}: return {e.episodic_return:9.2f}  discounted {e.discounted_return:9.3f}  length {e.length}"
+        print(f"episode {i:3d}: return {e.episodic_return:9.2f}  discounted {e.discounted_return:9.3f}  "
+              f"length {e.length}"
               + (f"  epistemic std {uncertainty[i]:.4f}" if uncertainty is not None else ""))
     print(f"{cfg.agent.name} on {cfg.env.id}, {episodes} episodes, epsilon={epsilon}: mean {np.mean(returns):.2f} "
           f"std {np.std(returns):.2f} min {np.min(returns):.2f} max {np.max(returns):.2f}")

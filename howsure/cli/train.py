@@ -1,6 +1,8 @@
-"""Train an agent: python train.py --config configs/dqn_cartpole.yaml [key=value ...]
+"""Train an agent: howsure-train --config dqn_cartpole [key=value ...]
 
-The command line around howsure/training.py, where the loop is.
+(python train.py ... in a source checkout.) The command line around howsure/training.py, where
+the loop is. --config takes a preset's name (the YAML files in configs/, shipped in the wheel) or
+the path of a YAML file.
 """
 
 from __future__ import annotations
@@ -9,18 +11,16 @@ import argparse
 import sys
 from pathlib import Path
 
-import envs
-from howsure import config, rundir, tracking
+from howsure import config, envs, rundir, tracking
+from howsure.cli import command
 from howsure.errors import UserError, cli_main
 from howsure.runtime import resolve_auto
-# the library parts, importable from here as before
-from howsure.training import (StopFlag, crossed, default_run_dir, evaluate_and_log,  # noqa: F401
-                              export_weights, load_resume, prepare_run_dir, train, write_summary)
+from howsure.training import load_resume, prepare_run_dir, train
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="YAML preset (configs/*.yaml)")
+    p.add_argument("--config", help="a preset's name (dqn_cartpole, dqn_pong_hour, ...) or a YAML file")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar (same as log.quiet=true)")
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. agent.lr=1e-4")
     args = p.parse_intermixed_args(argv)
     if not args.config and not args.resume:
-        p.error("pass --config configs/<preset>.yaml or --resume RUN_DIR")
+        p.error("pass --config PRESET (e.g. dqn_cartpole) or --resume RUN_DIR")
     return args
 
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         rundir.release(run_dir)
     if summary["interrupted"]:
         print(f"\ninterrupted at step {summary['step']:,}; checkpoint saved. Continue with:\n"
-              f"  python train.py --resume {run_dir}")
+              f"  {command('train')} --resume {run_dir}")
         return 130
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     print(f"\ndone: {summary['step']:,} steps in {summary['wall_seconds']:.0f} s, "
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if best.is_file():
         print(f"  best          : {best} (evaluated {summary['best_eval_return']:.2f})")
     watch = best if best.is_file() else run_dir
-    print(f"  watch it play : python evaluate.py {watch} --episodes 5 --video {run_dir / 'videos'}")
+    print(f"  watch it play : {command('evaluate')} {watch} --episodes 5 --video {run_dir / 'videos'}")
     return 0
 
 
