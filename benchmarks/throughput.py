@@ -4,20 +4,25 @@ Same Nature-DQN hyperparameters for both (Nature CNN, batch 32, one update every
 target sync every 1,000 steps); speed is measured after learning starts, so it includes updates.
 
   env_only_sps       the preprocessed env alone (84x84, frame skip 4, stack 4), random actions
-  learner_bound_sps  4 / (seconds of one bare DQN update on a full batch): the most a loop that
-                     updates every 4 steps can reach on this CPU
-  howsure_sps, sb3_sps, ratio_vs_sb3 = howsure_sps / sb3_sps, fraction_of_limit = howsure_sps / learner_bound_sps
+  learner_bound_sps  4 / (seconds of one bare DQN update on a full batch), in the fastest of the
+                     modes the loop offers (float32, bf16, each with and without flushing
+                     denormals): the most a loop that updates every 4 steps can reach on this CPU;
+                     every mode's bound is kept (learner_bounds_sps)
+  howsure_sps        the `auto` row: the switches as configs/dqn_pong_fast.yaml sets them, decided
+                     for this CPU (howsure/runtime.py)
+  sb3_sps, ratio_vs_sb3 = howsure_sps / sb3_sps, fraction_of_limit = howsure_sps / learner_bound_sps
 
 Every speed switch is measured on its own against the plain loop, in the same run:
 
   flush_denormal     flush_denormal=true
   bf16_autocast      agent.bf16_autocast=true (encoder in bfloat16; head and loss in float32)
-  fast               both: the switches configs/dqn_pong_fast.yaml uses; howsure_sps is this row
+  fast               both
+  auto               bf16_autocast=auto, flush_denormal=auto: the preset's switches; howsure_sps
   learner_thread     fast + learner_thread=true (updates on a thread while the loop acts)
   env_workers        fast + env.env_workers=true (envs in worker processes, stepping during the update)
   num_envs4          fast + env.num_envs=4 (4 games, one batched forward pass per update)
 
-learner_bound_sps is measured with the `fast` switches, so fraction_of_limit compares like with like.
+fraction_of_limit compares the `auto` loop with the fastest bare update this CPU can do.
 
     python benchmarks/throughput.py --steps 4000 --rounds 3 --json benchmarks/results/throughput.json
 """
@@ -25,6 +30,7 @@ learner_bound_sps is measured with the `fast` switches, so fraction_of_limit com
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -82,8 +88,10 @@ def learner_bound_sps(updates: int, extra: list[str]) -> float:
     from howsure.replay.batch import Batch
 
     from howsure import config
+    from howsure.runtime import configure_torch, resolve_auto
 
-    cfg = config.load(ROOT / "configs" / "dqn_pong.yaml", extra)
+    cfg, _ = resolve_auto(config.load(ROOT / "configs" / "dqn_pong.yaml", extra))
+    configure_torch(dataclasses.replace(cfg, torch_threads=0))  # flush_denormal as the mode says
     env = make_env(cfg.env)
     agent = make_agent(cfg, spec_of(ENV_ID, env))
     rng = np.random.default_rng(0)
@@ -94,7 +102,9 @@ def learner_bound_sps(updates: int, extra: list[str]) -> float:
     t0 = time.perf_counter()
     for _ in range(updates):
         agent.update(batch)
-    return 4 / ((time.perf_counter() - t0) / updates)
+    seconds = (time.perf_counter() - t0) / updates
+    torch.set_flush_denormal(False)
+    return 4 / seconds
 
 
 def sb3_sps(steps: int) -> float:
@@ -126,7 +136,11 @@ def sb3_sps(steps: int) -> float:
 
 
 FAST = ["flush_denormal=true", "agent.bf16_autocast=true"]
+AUTO = ["flush_denormal=auto", "agent.bf16_autocast=auto"]
+BARE_MODES = {"float32": [], "float32+flush": ["flush_denormal=true"], "bf16": ["agent.bf16_autocast=true"],
+              "bf16+flush": FAST}
 SWITCHES = {
+    "auto": AUTO,
     "plain": [],
     "flush_denormal": ["flush_denormal=true"],
     "bf16_autocast": ["agent.bf16_autocast=true"],
@@ -162,19 +176,24 @@ def main() -> None:
 
     for _ in range(args.rounds):
         record("env_only_sps", env_only_sps(args.steps))
-        record("learner_bound_sps", learner_bound_sps(200, FAST))
-        record("learner_bound_sps_plain", learner_bound_sps(200, []))
+        for mode, extra in BARE_MODES.items():
+            record(f"bound:{mode}", learner_bound_sps(200, extra))
         for name in names:
             record(f"switch:{name}", howsure_sps(args.steps, SWITCHES[name]))
         record("sb3_sps", sb3_sps(args.steps))
     med = {k: statistics.median(v) for k, v in samples.items()}
     rows = {name: med[f"switch:{name}"] for name in names}
+    bounds = {mode: med[f"bound:{mode}"] for mode in BARE_MODES}
+    from howsure import config
+    from howsure.runtime import resolve_auto
+
+    _, chosen = resolve_auto(config.load(ROOT / "configs" / "dqn_pong.yaml", AUTO))
     result = {"env_id": ENV_ID, "timed_steps": args.steps, "rounds": args.rounds,
-              "torch_threads": torch.get_num_threads(), "howsure_overrides": FAST,
+              "torch_threads": torch.get_num_threads(), "howsure_overrides": AUTO, "auto_chose": chosen,
               "env_only_sps": med["env_only_sps"],
-              "learner_bound_sps": med["learner_bound_sps"],
-              "learner_bound_sps_plain": med["learner_bound_sps_plain"],
-              "howsure_sps": rows.get("fast", max(rows.values())),
+              "learner_bound_sps": max(bounds.values()), "learner_bound_mode": max(bounds, key=bounds.get),
+              "learner_bounds_sps": bounds,
+              "howsure_sps": rows.get("auto", max(rows.values())),
               "switches_sps": rows,
               "sb3_sps": med["sb3_sps"]}
     result["ratio_vs_sb3"] = result["howsure_sps"] / result["sb3_sps"]
