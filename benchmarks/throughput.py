@@ -80,7 +80,9 @@ def env_only_sps(steps: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def learner_bound_sps(updates: int, extra: list[str]) -> float:
+def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0) -> float:
+    """4 / seconds per bare update, over `updates` updates or `max_seconds` (a slow mode, such as
+    bf16 on a CPU without native bf16, is timed for as long as a fast one)."""
     import numpy as np
     import torch
     from howsure.agents import make_agent
@@ -97,12 +99,14 @@ def learner_bound_sps(updates: int, extra: list[str]) -> float:
     rng = np.random.default_rng(0)
     obs = torch.from_numpy(rng.integers(0, 255, (32, 4, 84, 84), dtype=np.uint8))
     batch = Batch(obs, torch.zeros(32, dtype=torch.int64), torch.zeros(32), obs.clone(), torch.full((32,), 0.99))
-    for _ in range(10):
+    for _ in range(3):
         agent.update(batch)
     t0 = time.perf_counter()
-    for _ in range(updates):
+    done = 0
+    while done < updates and (done < 5 or time.perf_counter() - t0 < max_seconds):
         agent.update(batch)
-    seconds = (time.perf_counter() - t0) / updates
+        done += 1
+    seconds = (time.perf_counter() - t0) / done
     torch.set_flush_denormal(False)
     return 4 / seconds
 
