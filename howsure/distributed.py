@@ -30,6 +30,7 @@ from howsure import config, seeding
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.experience import Chunk
+from howsure.loopstate import LoopState
 from howsure.runtime import configure_torch, resolve_auto
 
 # Agents whose training exploration is epsilon-greedy: exploration=auto gives them Ape-X epsilons.
@@ -274,17 +275,15 @@ class ActorExperience:
         self.actor_steps = [0] * cfg.distributed.actors
         self.act_sums: dict[str, list[float]] = {}
         self.last: dict[str, Any] = {}
-        self.restarts = 0
+        self.loop = LoopState()  # the run's, from start(): it counts actor restarts across resumes
         self.logs_schedule = True
 
-    def start(self, step: int, on_restart: Callable[[int, str], None]) -> dict[str, float]:
+    def start(self, step: int, loop: LoopState, on_restart: Callable[[int, str], None]) -> dict[str, float]:
         import ray
 
-        def restarted(actor: int, cause: str) -> None:
-            self.restarts += 1
-            on_restart(actor, cause)
+        self.loop = loop
         self.started = connect(self.cfg.distributed.address)
-        self.pool = ActorPool(self.cfg, restarted)
+        self.pool = ActorPool(self.cfg, on_restart)
         eps = self.pool.epsilons
         self.logs_schedule = eps[0] is None  # Ape-X epsilons replace the agent's schedule
         self._publish(ray)
@@ -325,11 +324,11 @@ class ActorExperience:
         return out
 
     def scalars(self) -> dict[str, float]:
-        return {"distributed/weights_version": self.version, "distributed/actor_restarts": self.restarts}
+        return {"distributed/weights_version": self.version, "distributed/actor_restarts": self.loop.actor_restarts}
 
     def summary(self) -> dict:
         return {"actors": self.cfg.distributed.actors, "actor_steps": self.actor_steps,
-                "actor_restarts": self.restarts, "updates": self.updates, "weights_version": self.version,
+                "actor_restarts": self.loop.actor_restarts, "updates": self.updates, "weights_version": self.version,
                 "replay_size": len(self.buffer)}
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from howsure.episodes import EpisodeTracker
+from howsure.loopstate import LoopState
 
 
 @dataclass
@@ -43,8 +44,9 @@ class Experience(Protocol):
     inline_learner: bool  # the learner must run in the loop's thread (weights are published from it)
     logs_schedule: bool  # the agent's own step schedules (epsilon) are what the acting used
 
-    def start(self, step: int, on_restart: Callable[[int, str], None]) -> dict[str, float]:
-        """Begin at agent step `step`; returns scalars to log once (e.g. the actors' epsilons)."""
+    def start(self, step: int, loop: LoopState, on_restart: Callable[[int, str], None]) -> dict[str, float]:
+        """Begin at agent step `step` of a run whose loop state is `loop`; returns scalars to log
+        once (e.g. the actors' epsilons). on_restart(actor, cause): an actor was re-created."""
 
     def collect(self, step: int, during: Callable[[int], None] | None) -> Chunk:
         """The next chunk; `during(step after it)` may run while the envs step (local envs only)."""
@@ -78,7 +80,8 @@ class LocalExperience:
         self.steps_in_background = bool(workers or stepper.steps_in_background)
         self.obs: np.ndarray | None = None
 
-    def start(self, step: int, on_restart: Callable[[int, str], None] | None = None) -> dict[str, float]:
+    def start(self, step: int, loop: LoopState | None = None,
+              on_restart: Callable[[int, str], None] | None = None) -> dict[str, float]:
         self.obs = self.stepper.reset(seed=self.seed + step)  # a resumed run starts fresh episodes
         self.agent.begin_episode(np.arange(self.n))
         return {}

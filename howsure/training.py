@@ -176,7 +176,7 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
     if hooks.on_start is not None:
         hooks.on_start(agent, spec)
     try:
-        if started := source.start(step, on_restart):
+        if started := source.start(step, loop, on_restart):
             logger.scalars(started, step)
         t_log, step_log = time.perf_counter(), step
         with StopFlag() as stop:
