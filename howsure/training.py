@@ -257,8 +257,9 @@ def checkpoint_saver(cfg: config.Config, spec, run_dir: Path, agent, buffer, loo
                      wall: Callable[[], float], drain: Callable[[], None] | None = None
                      ) -> Callable[..., None]:
     """save(step, *names, with_replay=True): one checkpoint payload written under each name
-    (latest, final, best), with the replay generation it names where cfg.checkpoint_replay. Both
-    loops save through it, so their checkpoints are the same. drain: finish the updates in flight."""
+    (latest, final, best), with the replay generation it names where cfg.checkpoint_replay; every
+    checkpoint of a run, local or distributed, is written through it. drain: finish the updates in
+    flight."""
     def save(step: int, *names: str, with_replay: bool = True) -> None:
         if drain is not None:
             drain()
