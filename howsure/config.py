@@ -498,6 +498,8 @@ def preset_path(name: str | Path) -> Path:
     if path.suffix in ("", ".yaml") and path.parent in (Path("."), Path("configs")):
         raise UserError(f"config {str(name)!r} not found: no such file and no such preset"
                         f"{suggest(stem, preset_names())}")
+    if path.is_dir():
+        raise UserError(f"config {str(path)!r} is a folder; pass a YAML file or a preset's name, e.g. dqn_cartpole")
     raise UserError(f"config file {str(path)!r} not found; pass a YAML file or a preset's name, e.g. dqn_cartpole")
 
 

@@ -64,6 +64,8 @@ def test_presets_by_name(tmp_path, monkeypatch):
         config.load("dqn_cartpol")
     with pytest.raises(UserError, match="not found"):
         config.load(str(Path("elsewhere") / "mine.yaml"))
+    with pytest.raises(UserError, match="is a folder"):
+        config.load(str(tmp_path))
 
 
 def test_choice_spelled_like_a_yaml_bool():
