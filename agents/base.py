@@ -59,7 +59,6 @@ class Agent:
                  seed: int = 0):
         self.cfg, self.spec, self.encoder_cfg, self.device = cfg, spec, encoder_cfg, device
         self.rng = np.random.default_rng(seed)
-        self._trained_through = 0  # agent step up to which updates have been handed out
 
     # -- acting ---------------------------------------------------------------------------
     def act(self, obs: np.ndarray, step: int, epsilon: float | None = None) -> np.ndarray:
@@ -87,17 +86,6 @@ class Agent:
     def update(self, batch: Batch) -> dict[str, float]:
         """One learning step; returns scalars keyed by TensorBoard tag."""
         raise NotImplementedError
-
-    def updates_due(self, step: int) -> int:
-        """Gradient updates owed now that `step` agent steps have been taken."""
-        cfg = self.cfg
-        if step < cfg.learning_starts_steps:
-            self._trained_through = step
-            return 0
-        every = cfg.train_every_steps
-        due = step // every - max(self._trained_through, cfg.learning_starts_steps - 1, 0) // every
-        self._trained_through = step
-        return max(due, 0) * cfg.updates_per_train
 
     def learn_while_stepping(self) -> dict[str, float]:
         """Agents without replay: training work the loop runs between sending actions to the envs
@@ -128,11 +116,10 @@ class Agent:
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng.bit_generator.state, "trained_through": self._trained_through}
+        return {"rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
-        self._trained_through = int(state["trained_through"])
 
     def modules(self) -> dict[str, Any]:
         """Named torch modules whose weights are exported (safetensors)."""

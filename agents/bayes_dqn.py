@@ -3,7 +3,7 @@ Bayesian inference, Gal & Ghahramani arXiv:1506.02142) and explores with the unc
 dropout draws reveal instead of with epsilon.
 
 - dropout rates learned by Concrete Dropout (arXiv:1705.07832), regularised with N = transitions
-  the agent has seen (capped at the replay capacity through n_data_max_steps);
+  in the replay when the batch was drawn (capped through n_data_max_steps);
 - exploration: `thompson` (a fresh mask per env and step, greedy on that draw), `thompson_episode`
   (one mask per env held for the whole episode: temporally consistent, like one head of
   Bootstrapped DQN arXiv:1602.04621), `ucb` (mean + kappa * std over n_draws draws);
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ class BayesDQNConfig(TDConfig):
     concrete_temperature: float = 0.1  # relaxation temperature t (paper: 0.1)
     length_scale: float = 1e-2  # prior length scale l of the weight term l^2 (1-p)/2 ||M||^2
     tau_precision: float = 1.0  # model precision tau; the KL is divided by tau * N
-    n_data_max_steps: int = 0  # N = transitions seen, capped here (set to replay.capacity_steps); 0: no cap
+    n_data_max_steps: int = 0  # N = transitions in the replay, capped here; 0: no cap
     exploration: Literal["thompson", "thompson_episode", "ucb"] = "thompson"
     ucb_kappa: float = 1.0  # ucb: act on mean + kappa * std
     n_draws: int = 10  # dropout draws for ucb, evaluation's mean Q and the uncertainty metric
@@ -78,7 +78,6 @@ class BayesDQNAgent(DQNAgent):
         super().__init__(cfg, spec, **kwargs)
         if self.memory is not None and cfg.prior_scale > 0:
             raise UserError("agent.prior_scale > 0 with a recurrent encoder is not supported; set agent.prior_scale=0")
-        self.n_seen = 0  # transitions the agent has been told about (updates_due's step)
         self._episode_noise: Noise = {}  # thompson_episode: rows = envs, held until begin_episode
         self._last_std = np.zeros(0)
         self._sums = {"train": [0.0, 0], "eval": [0.0, 0]}
@@ -92,13 +91,10 @@ class BayesDQNAgent(DQNAgent):
     def epsilon(self, step: int) -> float:
         return self.cfg.epsilon_floor
 
-    def updates_due(self, step: int) -> int:
-        self.n_seen = max(self.n_seen, step)
-        return super().updates_due(step)
-
-    def n_data(self) -> int:
-        cap = self.cfg.n_data_max_steps
-        return min(self.n_seen, cap) if cap > 0 else self.n_seen
+    def n_data(self, batch) -> int:
+        """N of the Concrete-dropout regulariser: the replay's size when the batch was drawn, capped."""
+        n, cap = max(batch.data_size, len(batch)), self.cfg.n_data_max_steps
+        return min(n, cap) if cap > 0 else n
 
     # -- acting ---------------------------------------------------------------------------
     def begin_episode(self, env_indices: np.ndarray) -> None:
@@ -202,7 +198,7 @@ class BayesDQNAgent(DQNAgent):
                 next_online = self.q(batch.next_obs, t_noise) if c.double_dqn else None
                 target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs, t_noise), next_online)
         loss, _ = td_loss(q_taken, target, c.loss, batch.weights)
-        weight_reg, drop_reg = self.q.regularisers(c.length_scale, max(self.n_data(), len(batch)), c.tau_precision)
+        weight_reg, drop_reg = self.q.regularisers(c.length_scale, self.n_data(batch), c.tau_precision)
         self.apply_gradients(loss + weight_reg + drop_reg)
         metrics = {"losses/td_loss": loss.item(), "losses/weight_reg": weight_reg.item(),
                    "losses/dropout_reg": drop_reg.item(), "values/q_mean": q_taken.mean().item()}
@@ -231,10 +227,3 @@ class BayesDQNAgent(DQNAgent):
                                next_online)
         return q_taken, target
 
-    # -- checkpoints ----------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "n_seen": self.n_seen}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.n_seen = int(state.get("n_seen", 0))

@@ -114,9 +114,6 @@ class PQNAgent(Agent):
         return epsilon_greedy(self.rng, self.spec.n_actions, eps, self.greedy, obs)
 
     # -- learning -------------------------------------------------------------------------
-    def updates_due(self, step: int) -> int:
-        return 1  # every vector step is recorded into the rollout
-
     def update(self, batch: Batch) -> dict[str, float]:
         """Record one vector step; a full rollout becomes targets and a queue of minibatches."""
         self._rollout.append(batch)

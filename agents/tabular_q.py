@@ -79,9 +79,6 @@ class TabularQAgent(Agent):
         actions[explore] = self.rng.integers(0, self.spec.n_actions, size=int(explore.sum()))
         return actions
 
-    def updates_due(self, step: int) -> int:
-        return 1  # learns from every step as it comes
-
     def update(self, batch: Batch) -> dict[str, float]:
         s = batch.obs.numpy().astype(np.int64)
         a = batch.actions.numpy()

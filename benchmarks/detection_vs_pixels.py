@@ -56,11 +56,11 @@ def run(name: str, args) -> dict:
     overrides = [f"total_steps={args.steps}", f"seed={args.seed}", f"eval.every_steps={args.eval_every}",
                  f"eval.episodes={args.eval_episodes}", f"eval.num_envs={args.eval_episodes}",
                  f"torch_threads={args.threads}", "log.quiet=true", *AGENTS[name], *args.set]
-    from howsure import config  # torch-free; the logger (torch) is imported after training
+    from howsure import config, wiring  # torch-free; the logger (torch) is imported after training
 
     saved = run_dir / "config.yaml"
     if saved.is_file():  # a run of another seed in the same --runs would be continued and reported as this one
-        seed = config.from_dict(config.read_yaml(saved)).seed
+        seed = wiring.from_dict(config.read_yaml(saved), saved=True).seed
         if seed != args.seed:
             raise UserError(f"{run_dir} is a run of seed {seed}, not --seed {args.seed}: "
                             f"give each seed its own --runs directory")
@@ -84,7 +84,7 @@ def run(name: str, args) -> dict:
     curve = [(int(s), float(v)) for s, v in scalars.get("eval/episodic_return", [])]
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     train = [(int(s), float(v)) for s, v in scalars.get("charts/episodic_return", [])]
-    agent = config.from_dict(config.read_yaml(saved)).agent  # as the run was made (the run may be new)
+    agent = wiring.from_dict(config.read_yaml(saved), saved=True).agent  # as the run was made (the run may be new)
     return {"eval_curve": curve, "training_returns": train, "steps_run": summary.get("step"),
             "wall_seconds": summary.get("wall_seconds"),
             "updates_per_step": agent.updates_per_train / agent.train_every_steps,

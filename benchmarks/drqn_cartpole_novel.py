@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from howsure import config, machine  # noqa: E402
+from howsure import machine, wiring  # noqa: E402
 
 PRESET = ROOT / "configs" / "drqn_cartpole_novel.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "drqn_cartpole_novel.json"
@@ -35,7 +35,7 @@ def run(encoder: str, seed: int, steps: int, extra: list[str]) -> dict:
     overrides = [f"seed={seed}", f"total_steps={steps}", "log.quiet=true", "torch_threads=1",
                  "checkpoint_replay=false", *(FEED_FORWARD if encoder == "mlp" else []), *extra]
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config.load(PRESET, overrides + [f"run_dir={tmp}"])
+        cfg = wiring.load(PRESET, overrides + [f"run_dir={tmp}"])
         t0 = time.perf_counter()
         summary = train.train(cfg, Path(tmp))
         wall = time.perf_counter() - t0

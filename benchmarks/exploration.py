@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from howsure.agents import AGENTS
 
-from howsure import config, machine, rundir
+from howsure import config, machine, rundir, wiring
 from howsure.errors import UserError, cli_main
 from howsure.training import Hooks, prepare_run_dir, train
 
@@ -167,7 +167,7 @@ def run_cell(cfg: config.Config, budget_episodes: int, good_above: float, probe_
 def cell_config(label: str, task: str, size: int, seed: int, extra: list[str]) -> tuple[config.Config, float]:
     preset, overrides, _ = AGENT_PRESETS[label]
     env_overrides, good_above = task_overrides(task, size)
-    cfg = config.load(ROOT / preset, overrides + env_overrides + [f"seed={seed}"] + extra)
+    cfg = wiring.load(ROOT / preset, overrides + env_overrides + [f"seed={seed}"] + extra)
     return cfg, good_above
 
 

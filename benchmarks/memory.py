@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from howsure import config, machine  # noqa: E402
+from howsure import machine, wiring  # noqa: E402
 
 PRESET = ROOT / "configs" / "drqn_memory_len.yaml"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -60,14 +60,14 @@ def run(agent: str, length: int, episodes: int, seed: int, episodes_per_update: 
                  f"agent.train_every_steps={episodes_per_update * ep_steps}",
                  f"agent.learning_starts_steps={50 * ep_steps}",
                  f"agent.epsilon_decay_steps={int(epsilon_decay_fraction * total)}",
-                 f"replay.sequence_length_steps={ep_steps}", f"replay.sequence_stride_steps={ep_steps}",
+                 f"replay.sequence.length_steps={ep_steps}", f"replay.sequence.stride_steps={ep_steps}",
                  f"replay.capacity_steps={max(50_000, 200 * ep_steps)}"]
     overrides += [f"env.kwargs.{k}={v}" for k, v in kwargs.items()]
     if agent == "mlp":
         overrides += FEED_FORWARD
     overrides += list(extra)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config.load(PRESET, overrides + [f"run_dir={tmp}"])
+        cfg = wiring.load(PRESET, overrides + [f"run_dir={tmp}"])
         t0 = time.perf_counter()
         summary = train.train(cfg, Path(tmp))
         wall = time.perf_counter() - t0

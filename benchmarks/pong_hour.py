@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from howsure import checkpoint, config, machine  # noqa: E402
+from howsure import checkpoint, machine, wiring  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402
 
 PRESET = ROOT / "configs" / "dqn_pong_hour.yaml"
@@ -194,7 +194,7 @@ def main() -> int:
     if not (run_dir / "checkpoints" / "final.pt").is_file():
         raise UserError(f"{run_dir} has no finished run (checkpoints/final.pt); train it first")
     state = checkpoint.load(run_dir / "checkpoints" / "final.pt")
-    cfg = config.from_yaml(state["config_yaml"])
+    cfg = wiring.from_yaml(state["config_yaml"])
     loop = state["loop"]
     evaluation = final_evaluation(run_dir, args.episodes, EVAL_SEED_BASE + 1000 * args.seed)
     load_end_train = machine.load_average()

@@ -27,7 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from howsure import config, machine  # noqa: E402
+from howsure import config, machine, wiring  # noqa: E402
 from howsure.logger import read_scalars  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def pong_config(run_dir: Path, steps: int, actors: int, cores: int) -> config.Co
             f"distributed.actors={actors}", "distributed.chunk_steps=50", "distributed.weights_every_updates=25",
             # as many actors as cores get a whole one; more share them (Ray CPUs are scheduling tokens)
             f"distributed.cpus_per_actor={min(1.0, cores / max(actors, 1)):.3f}"]
-    return config.load(ROOT / "configs" / "dqn_pong.yaml", over)
+    return wiring.load(ROOT / "configs" / "dqn_pong.yaml", over)
 
 
 def median_sps(run_dir: Path) -> float:

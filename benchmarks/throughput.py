@@ -51,12 +51,12 @@ def overrides(steps: int, extra: list[str]) -> list[str]:
 
 
 def howsure_sps(steps: int, extra: list[str]) -> float:
-    from howsure import config
+    from howsure import wiring
     from howsure.logger import read_scalars
     from howsure.training import prepare_run_dir, train
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config.load(ROOT / "configs" / "dqn_pong.yaml", overrides(steps, [f"run_dir={tmp}/run", *extra]))
+        cfg = wiring.load(ROOT / "configs" / "dqn_pong.yaml", overrides(steps, [f"run_dir={tmp}/run", *extra]))
         cfg, run_dir = prepare_run_dir(cfg, overwrite=True)
         train(cfg, run_dir)
         sps = [v for s, v in read_scalars(run_dir)["charts/SPS"] if s > WARMUP + steps // 4]
@@ -67,9 +67,9 @@ def env_only_sps(steps: int) -> float:
     import numpy as np
     from howsure.envs import make_env
 
-    from howsure import config
+    from howsure import wiring
 
-    env = make_env(config.load(ROOT / "configs" / "dqn_pong.yaml").env)
+    env = make_env(wiring.load(ROOT / "configs" / "dqn_pong.yaml").env)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
@@ -89,10 +89,10 @@ def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0)
     from howsure.envs import make_env, spec_of
     from howsure.replay.batch import Batch
 
-    from howsure import config
+    from howsure import wiring
     from howsure.runtime import configure_torch, resolve_auto
 
-    cfg, _ = resolve_auto(config.load(ROOT / "configs" / "dqn_pong.yaml", extra))
+    cfg, _ = resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", extra))
     configure_torch(dataclasses.replace(cfg, torch_threads=0))  # flush_denormal as the mode says
     env = make_env(cfg.env)
     agent = make_agent(cfg, spec_of(ENV_ID, env))
@@ -188,10 +188,10 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in samples.items()}
     rows = {name: med[f"switch:{name}"] for name in names}
     bounds = {mode: med[f"bound:{mode}"] for mode in BARE_MODES}
-    from howsure import config
+    from howsure import wiring
     from howsure.runtime import resolve_auto
 
-    _, chosen = resolve_auto(config.load(ROOT / "configs" / "dqn_pong.yaml", AUTO))
+    _, chosen = resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", AUTO))
     result = {"env_id": ENV_ID, "timed_steps": args.steps, "rounds": args.rounds,
               "torch_threads": torch.get_num_threads(), "howsure_overrides": AUTO, "auto_chose": chosen,
               "env_only_sps": med["env_only_sps"],

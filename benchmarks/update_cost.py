@@ -51,13 +51,13 @@ def update_ms(agent_name: str, encoder: str, screen: int, batch: int, extra: lis
     from howsure.envs import EnvSpec
     from howsure.replay.batch import Batch
 
-    from howsure import config
+    from howsure import wiring
 
     overrides = [f"agent.name={agent_name}", f"encoder.name={encoder}", "env.id=ALE/Pong-v5", f"device={device}",
                  *extra]
     if agent_name == "dqn":
         overrides += ["agent.double_dqn=true", "agent.dueling=true", f"agent.batch_size={batch}"]
-    cfg = config.load(None, overrides)
+    cfg = wiring.load(None, overrides)
     spec = EnvSpec("ALE/Pong-v5", spaces.Box(0, 255, (4, screen, screen), np.uint8), 6)
     agent = make_agent(cfg, spec)
     rng = np.random.default_rng(0)
@@ -91,10 +91,10 @@ def update_ms(agent_name: str, encoder: str, screen: int, batch: int, extra: lis
 
 
 def env_sps(backend: str, steps: int) -> float:
-    from howsure import config, envs
+    from howsure import envs, wiring
 
     n = 32 if backend == "ale_vector" else 1
-    cfg = config.load(None, ["env.id=ALE/Pong-v5", f"env.backend={backend}", "env.sticky_action_prob=0"])
+    cfg = wiring.load(None, ["env.id=ALE/Pong-v5", f"env.backend={backend}", "env.sticky_action_prob=0"])
     stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, n))
     stepper.reset(seed=0)
     rng = np.random.default_rng(0)

@@ -1,9 +1,9 @@
-"""Typed, frozen run configuration: YAML preset -> dataclasses -> `key=value` overrides.
+"""Typed, frozen run configuration: the schema, YAML reading, `key=value` overrides and checks.
 
-Every section is a frozen dataclass. The `agent` section's dataclass is picked by `agent.name`
-from the agent registry, the `encoder` and `replay` sections hold one sub-section per registered
-component. Unknown keys and wrong types raise UserError naming the key and the valid choices;
-so do values out of range, checked against one table (RULES) once the config is built.
+Every section is a frozen dataclass. This module knows no agent, encoder or replay: the sections
+that depend on registered components are put in by howsure/wiring.py, which builds whole configs.
+Unknown keys and wrong types raise UserError naming the key and the valid choices; so do values
+out of range, checked against one table (RULES) once the config is built.
 No eval(), no globals: values are parsed with yaml.safe_load and checked against the field types.
 """
 
@@ -109,9 +109,10 @@ class Config:
     checkpoint_every_steps: int = 50_000  # agent steps; a final checkpoint is always written
     checkpoint_replay: bool = True  # save the replay beside each checkpoint so --resume keeps it
     env: EnvConfig = field(default_factory=EnvConfig)
+    # the component sections, built by howsure/wiring.py from the registries:
     agent: Any = None  # dataclass chosen by agent.name (agents/ registry)
     encoder: Any = None  # one sub-section per registered encoder, plus `name`
-    replay: Any = None  # one sub-section per registered replay kind, plus `kind`
+    replay: Any = None  # settings shared by the kinds, plus one sub-section per replay kind and `kind`
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
@@ -133,7 +134,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
+def coerce(value: Any, tp: Any, key: str) -> Any:
     """Check `value` against `tp`, converting the lossless cases (int->float, '1e-4'->float)."""
     origin = typing.get_origin(tp)
     bad = UserError(
@@ -151,7 +152,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, key)
+                return coerce(value, arg, key)
             except UserError:
                 pass
         raise bad
@@ -174,7 +175,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise bad
         (elem,) = typing.get_args(tp)[:1]
-        return tuple(_coerce(v, elem, key) for v in value)
+        return tuple(coerce(v, elem, key) for v in value)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -248,7 +249,7 @@ def build(cls: type, raw: Any, prefix: str = "", owner: str = "") -> Any:
         if dataclasses.is_dataclass(tp):
             kwargs[f.name] = build(tp, raw[f.name], key + ".")
         else:
-            kwargs[f.name] = _coerce(raw[f.name], tp, key)
+            kwargs[f.name] = coerce(raw[f.name], tp, key)
     return cls(**kwargs)
 
 
@@ -368,13 +369,13 @@ RULES: dict[str, Check] = {
     "encoder.detection.features": COUNT,
     "replay.capacity_steps": COUNT,
     "replay.n_step": COUNT,
-    "replay.priority_alpha": NON_NEGATIVE,
-    "replay.priority_beta_start": PROBABILITY,
-    "replay.beta_anneal_steps": NON_NEGATIVE_INT,
-    "replay.priority_eps": POSITIVE,
-    "replay.sequence_length_steps": COUNT,
-    "replay.burn_in_steps": NON_NEGATIVE_INT,
-    "replay.sequence_stride_steps": COUNT,
+    "replay.priority.alpha": NON_NEGATIVE,
+    "replay.priority.beta_start": PROBABILITY,
+    "replay.priority.beta_anneal_steps": NON_NEGATIVE_INT,
+    "replay.priority.eps": POSITIVE,
+    "replay.sequence.length_steps": COUNT,
+    "replay.sequence.burn_in_steps": NON_NEGATIVE_INT,
+    "replay.sequence.stride_steps": COUNT,
 }
 
 _MISSING = object()
@@ -528,39 +529,6 @@ def read_yaml(path: str | Path) -> dict:
     return raw
 
 
-def from_dict(raw: dict, *, check_machine: bool = True) -> Config:
-    """Resolve the component-dependent sections, then build and check the whole config.
-
-    check_machine: also refuse a device this machine lacks (off for configs that are only read,
-    such as the one saved in a checkpoint, before overrides may change the device).
-    """
-    from howsure import agents, encoders, replay
-
-    raw = dict(raw)
-    agent_raw = dict(raw.get("agent") or {})
-    agent_name = _coerce(agent_raw.get("name", "dqn"), str, "agent.name")
-    agent_cls = agents.AGENTS.get(agent_name).Config
-    agent_raw["name"] = agent_name
-    raw["agent"] = agent_raw
-    top = build(Config, {k: v for k, v in raw.items() if k not in ("agent", "encoder", "replay")})
-    cfg = dataclasses.replace(
-        top,
-        agent=build(agent_cls, agent_raw, "agent.", owner=f" for agent {agent_name!r}"),
-        encoder=build(encoders.encoder_config_class(), raw.get("encoder"), "encoder."),
-        replay=build(replay.replay_config_class(), raw.get("replay"), "replay."),
-    )
-    if cfg.encoder.name != "auto":
-        encoders.ENCODERS.get(cfg.encoder.name)
-    replay.REPLAYS.get(cfg.replay.kind)
-    validate(cfg, check_machine=check_machine)
-    return cfg
-
-
-def load(path: str | Path | None, overrides: list[str] | None = None) -> Config:
-    raw = read_yaml(path) if path else {}
-    return from_dict(merge(raw, parse_overrides(overrides or [])))
-
-
 def to_dict(cfg: Any) -> dict:
     def plain(v: Any) -> Any:
         if isinstance(v, tuple):
@@ -576,23 +544,3 @@ def to_dict(cfg: Any) -> dict:
 
 def to_yaml(cfg: Config) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
-
-
-def from_yaml(text: str, *, check_machine: bool = False) -> Config:
-    """A saved config (checkpoint, sweep task): values checked, the device only when asked."""
-    if not isinstance(text, str):
-        raise UserError(f"the saved config is a {type(text).__name__}, not YAML text; "
-                        "use a checkpoint written by train.py")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise UserError(f"the saved config is not plain YAML ({str(err).splitlines()[0][:80]}); "
-                        "use a checkpoint written by train.py") from None
-    if data is not None and not isinstance(data, dict):
-        raise UserError(f"the saved config is a YAML {type(data).__name__}, not a mapping of keys; "
-                        "use a checkpoint written by train.py")
-    return from_dict(data or {}, check_machine=check_machine)
-
-
-# kept importable from here; the sections live beside the registries they are built from
-from howsure.registry import component_section  # noqa: E402,F401

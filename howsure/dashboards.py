@@ -22,20 +22,19 @@ from typing import Any
 import numpy as np
 import yaml
 
-from howsure import config
+from howsure import config, wiring
 from howsure.loopstate import LoopState
 
 # EnvConfig keys read by the Atari family only (envs/atari.py, envs/ale_vector.py, envs/objects.py)
 ATARI_ENV_KEYS = ("backend", "env_threads", "sticky_action_prob", "full_action_space", "noop_max",
                   "frame_skip", "screen_size", "frame_stack", "max_episode_frames", "flicker_prob",
                   "detector", "detector_top_k", "detector_min_score")
-# ReplayConfig keys each replay kind reads besides `kind` and `capacity_steps` (replay/*.py
-# from_config); a kind not listed here keeps every key
-PRIORITY_KEYS = ("priority_alpha", "priority_beta_start", "beta_anneal_steps", "priority_eps")
+# shared replay keys each kind reads besides `kind`, `capacity_steps` and its own sub-section
+# (replay/*.py from_config); `priority` only when prioritized; a kind not listed keeps every key
 REPLAY_KEYS = {
-    "uniform": ("n_step", "prioritized", *PRIORITY_KEYS),
-    "atari": ("n_step", "prioritized", *PRIORITY_KEYS, "compress"),
-    "sequence": ("sequence_length_steps", "burn_in_steps", "sequence_stride_steps", "stored_state"),
+    "uniform": ("n_step", "prioritized", "priority"),
+    "atari": ("n_step", "prioritized", "priority"),
+    "sequence": (),
 }
 # where a run is written and whether a progress bar shows: not hyperparameters
 NOT_HPARAMS = ("run_dir", "log.quiet")
@@ -78,9 +77,9 @@ def config_in_use(cfg: config.Config, agent: Any = None, spec: Any = None) -> di
         for key in ("replay", "checkpoint_replay", "learner_thread"):  # the Learner serves replay only
             out.pop(key)
     elif cfg.replay.kind in REPLAY_KEYS:
-        keep = ("kind", "capacity_steps", *REPLAY_KEYS[cfg.replay.kind])
+        keep = ("kind", "capacity_steps", *REPLAY_KEYS[cfg.replay.kind], cfg.replay.kind)
         if not cfg.replay.prioritized:
-            keep = tuple(k for k in keep if k not in PRIORITY_KEYS)
+            keep = tuple(k for k in keep if k != "priority")
         out["replay"] = {k: v for k, v in out["replay"].items() if k in keep}
     if cfg.eval.every_steps <= 0:
         out["eval"] = {"every_steps": cfg.eval.every_steps}
@@ -115,7 +114,7 @@ def _hparam_value(value: Any) -> bool | int | float | str:
 def hparams_of(cfg: config.Config, used: dict) -> dict[str, bool | int | float | str]:
     """seed, agent and env, then every used config leaf whose value differs from the default of
     its dataclass (the defaults of the same agent)."""
-    defaults = flatten(config.to_dict(config.from_dict({"agent": {"name": cfg.agent.name}})))
+    defaults = flatten(config.to_dict(wiring.from_dict({"agent": {"name": cfg.agent.name}})))
     out: dict[str, bool | int | float | str] = {"seed": cfg.seed, "agent": cfg.agent.name, "env": cfg.env.id}
     for key, value in flatten(used).items():
         if key in NOT_HPARAMS or key in ("seed", "agent.name", "env.id"):

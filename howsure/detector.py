@@ -21,7 +21,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 
-from howsure import config, envs
+from howsure import envs, wiring
 from howsure.encoders.detection.labels import game_labels, game_name, label_raw
 from howsure.envs.objects import DetectObjects
 from howsure.errors import UserError, cli_main
@@ -57,7 +57,7 @@ def collect(env_id: str, frames: int, *, seed: int = 0, every_steps: int = 2, ch
             raise UserError(f"--checkpoint plays {cfg.env.id!r}, not {env_id!r}; pass a checkpoint of this game")
         env_cfg = cfg.env
     else:
-        env_cfg = config.load(None, [f"env.id={env_id}"]).env
+        env_cfg = wiring.load(None, [f"env.id={env_id}"]).env
     env = envs.make_env(env_cfg)
     pre = _preprocessing(env)
     objects = _objects(env)  # an agent that sees objects: the screen comes from the detector's input

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from howsure import config, seeding
+from howsure import config, seeding, wiring
 from howsure.episodes import EpisodeTracker
 from howsure.errors import UserError
 from howsure.experience import Chunk
@@ -129,7 +129,7 @@ class EnvActor:
         from howsure import envs
         from howsure.agents import make_agent
 
-        cfg = config.from_yaml(cfg_yaml)  # YAML, not pickles of the config dataclasses
+        cfg = wiring.from_yaml(cfg_yaml)  # YAML, not pickles of the config dataclasses
         self.index, self.epsilon, self.pid = index, epsilon, os.getpid()
         # Its own seed: own env streams, own epsilon coins, own dropout / head draws.
         seeding.seed_everything(seed)

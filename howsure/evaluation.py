@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from howsure import checkpoint, config, envs, export
+from howsure import checkpoint, config, envs, export, wiring
 from howsure.agents import make_agent
 from howsure.annotation import FrameAnnotator, UncertaintyBar
 from howsure.envs.atari import is_atari
@@ -83,9 +83,9 @@ def load_run(path: str, overrides: list[str] | None = None, seed: int | None = N
     else:
         ckpt_path = checkpoint.find(path)
         state = checkpoint.load(ckpt_path)
-        saved, meta = config.from_yaml(state["config_yaml"]), state["meta"]
+        saved, meta = wiring.from_yaml(state["config_yaml"]), state["meta"]
     # the device is checked here, after the overrides (device=cpu plays a GPU-trained run)
-    cfg = config.from_dict(config.merge(config.to_dict(saved), config.parse_overrides(overrides or [])))
+    cfg = wiring.from_dict(config.merge(config.to_dict(saved), config.parse_overrides(overrides or [])))
     checkpoint.check_matches(meta, agent=cfg.agent.name, env_id=cfg.env.id, source=str(ckpt_path))
     env = envs.make_env(cfg.env)
     spec = envs.spec_of(cfg.env.id, env)

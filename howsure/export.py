@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from howsure import checkpoint, config
+from howsure import checkpoint, config, wiring
 from howsure.errors import UserError, cli_main
 
 FORMAT = "howsure-export/1"
@@ -64,7 +64,7 @@ def read_export(path: str | Path) -> tuple[config.Config, dict, dict[str, torch.
     for name in (CONFIG, WEIGHTS):
         if not (path / name).is_file():
             raise UserError(f"export {str(path)!r} has no {name}; export a run with python -m howsure.export RUN OUT")
-    cfg = config.from_dict(config.read_yaml(path / CONFIG), check_machine=False)  # evaluate.py checks the device
+    cfg = wiring.from_dict(config.read_yaml(path / CONFIG), check_machine=False, saved=True)  # device: evaluate.py
     try:
         with safe_open(str(path / WEIGHTS), framework="pt") as fh:
             header = fh.metadata() or {}
@@ -109,7 +109,7 @@ def export(source: str | Path, out_dir: str | Path) -> Path:
 
     ckpt_path = checkpoint.find(source)
     state = checkpoint.load(ckpt_path)
-    cfg = config.from_yaml(state["config_yaml"])
+    cfg = wiring.from_yaml(state["config_yaml"])
     env = envs.make_env(cfg.env)
     spec = envs.spec_of(cfg.env.id, env)
     env.close()

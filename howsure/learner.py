@@ -11,6 +11,7 @@ so a run is no longer bit-for-bit repeatable from its seed.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 
@@ -80,7 +81,7 @@ class Learner:
         with self._replay_lock:
             if len(self.buffer) < self.batch_size:
                 return False
-            batch = self.buffer.sample(self.batch_size)
+            batch = dataclasses.replace(self.buffer.sample(self.batch_size), data_size=len(self.buffer))
         metrics = self.agent.update(batch)
         priorities = metrics.pop("priorities", None)
         if priorities is not None:

@@ -1,5 +1,6 @@
 """What the training loop knows beyond the agent and the replay: episodes seen, evaluations, the
-best score, wall-clock time and how the run stopped. Saved in every checkpoint as a plain dict."""
+best score, wall-clock time, how far the update schedule has got and how the run stopped. Saved in
+every checkpoint as a plain dict."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class LoopState:
     time_limit_step: int | None = None  # step at which time_limit_minutes ended training
     wall_seconds: float = 0.0  # training time so far, resumed runs included
     actor_restarts: int = 0  # distributed runs: actors re-created after a failure
+    trained_through: int = 0  # agent step up to which the update schedule has handed out updates
 
     def record_eval(self, step: int, mean: float, wall: float) -> None:
         """Add an evaluation, and keep the best mean return so far."""

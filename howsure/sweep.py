@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from howsure import config, rundir
+from howsure import config, rundir, wiring
 from howsure.errors import UserError
 
 Backend = Literal["auto", "ray", "serial"]
@@ -99,7 +99,7 @@ def _train_one(cfg_yaml: str, run_dir: str) -> dict:
     """One seed's run; also the body of the Ray task (so it only takes plain values)."""
     from howsure import training as train_mod
 
-    cfg = config.from_yaml(cfg_yaml)
+    cfg = wiring.from_yaml(cfg_yaml)
     runner = train_mod.train
     if cfg.distributed.actors > 0:
         from howsure.distributed import train_distributed as runner
@@ -120,11 +120,11 @@ def is_sweep_dir(path: Path) -> bool:
 def run_sweep(config_path: str, seeds: list[int] | None, overrides: list[str], *, overwrite: bool = False,
               backend: Backend = "auto", grid: list[tuple[str, list[str]]] | None = None) -> list[dict]:
     """Train every seed (default: the config's) at every grid point; returns the runs' summaries."""
-    base = config.load(config_path, overrides)
+    base = wiring.load(config_path, overrides)
     grid = grid or []
     points = grid_points(grid)
     # every point's config is checked (keys, types, ranges) before anything is deleted or trained
-    point_cfgs = [config.load(config_path, overrides + point) if point else base for point in points]
+    point_cfgs = [wiring.load(config_path, overrides + point) if point else base for point in points]
     seeds = [base.seed] if seeds is None else seeds
     from howsure import envs
 

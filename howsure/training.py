@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from howsure import checkpoint, config, dashboards, envs, export, rundir, runstate, seeding, tracking
+from howsure import checkpoint, config, dashboards, envs, export, rundir, runstate, seeding, tracking, wiring
 from howsure.agents import make_agent
 from howsure.errors import UserError
 from howsure.evaluation import evaluate_agent, make_eval_envs
@@ -145,7 +145,7 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
 
     def learn_during(after: int) -> None:
         if learner is not None:
-            learner.learn(agent.updates_due(after))  # the batch lacks only the newest transition
+            learner.learn(updates_due(cfg.agent, after, loop))  # the batch lacks only the newest transition
         elif work := agent.learn_while_stepping():
             on_policy.append(work)
     during = learn_during if overlap or learner is None else None
@@ -203,15 +203,13 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
                 # learn (from replay through the Learner, inline or on its thread; on-policy agents here)
                 if learner is not None:
                     if not overlap:
-                        learner.learn(agent.updates_due(step))
+                        learner.learn(updates_due(cfg.agent, step, loop))
                 else:
-                    due = agent.updates_due(step)
-                    for t, (rewards, terminated) in enumerate(stored):  # one vector step: local envs
-                        for _ in range(due):
-                            if metrics := agent.update(Batch.from_numpy(chunk.obs[t], chunk.actions[t], rewards,
-                                                                        chunk.next_obs[t], terminated, gamma,
-                                                                        ends=chunk.dones[t])):
-                                on_policy.append(metrics)
+                    for t, (rewards, terminated) in enumerate(stored):  # each vector step, as it came
+                        if metrics := agent.update(Batch.from_numpy(chunk.obs[t], chunk.actions[t], rewards,
+                                                                    chunk.next_obs[t], terminated, gamma,
+                                                                    ends=chunk.dones[t])):
+                            on_policy.append(metrics)
                 source.learned(step, 0 if learner is None else learner.updates)
                 # log
                 if crossed(before, step, cfg.log.every_steps):
@@ -296,6 +294,17 @@ def finish_run(cfg: config.Config, spec, run_dir: Path, agent, logger: Logger, u
     logger.close()
 
 
+def updates_due(agent_cfg, step: int, loop: LoopState) -> int:
+    """The update schedule of replay agents (DQN's): `updates_per_train` gradient updates every
+    `train_every_steps` agent steps, from `learning_starts_steps` on; the updates owed now that
+    `step` steps are in, advancing loop.trained_through (kept in checkpoints, so a resume owes none twice)."""
+    starts, every = agent_cfg.learning_starts_steps, agent_cfg.train_every_steps
+    before, loop.trained_through = loop.trained_through, step
+    if step < starts:
+        return 0
+    return max(step // every - max(before, starts - 1, 0) // every, 0) * agent_cfg.updates_per_train
+
+
 def accept_run(cfg: config.Config, run_dir: Path, agent, buffer, resume: dict | None,
                replace: bool) -> tuple[int, LoopState]:
     """(step, loop) to start from: the checkpoint's agent, RNG and replay when resuming. Called
@@ -306,6 +315,8 @@ def accept_run(cfg: config.Config, run_dir: Path, agent, buffer, resume: dict | 
         agent.load_state_dict(resume["agent"])
         seeding.set_rng_state(resume["rng"])
         step, loop = int(resume["step"]), LoopState.from_dict(resume["loop"])
+        if "trained_through" not in resume["loop"]:  # written before the schedule moved into the loop
+            loop.trained_through = int(resume["agent"].get("trained_through", step))
         if buffer is not None:
             runstate.load_replay(run_dir, resume, buffer)  # the generation the checkpoint names
     if replace:
@@ -410,9 +421,9 @@ def load_resume(run_dir: Path, overrides: list[str]) -> tuple[config.Config, dic
         rundir.remove_temp_files(run_dir)
     try:
         state = checkpoint.load(run_dir / "checkpoints" / "latest.pt")
-        saved = config.from_yaml(state["config_yaml"])  # the device is checked after the overrides
+        saved = wiring.from_yaml(state["config_yaml"])  # the device is checked after the overrides
         raw = config.merge(config.to_dict(saved), config.parse_overrides(overrides))
-        cfg = config.from_dict(raw)
+        cfg = wiring.from_dict(raw)
         checkpoint.check_matches(state["meta"], agent=cfg.agent.name, env_id=cfg.env.id,
                                  source=str(run_dir / "checkpoints" / "latest.pt"))
     except BaseException:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, make_dataclass
 
 from howsure.replay.atari import AtariReplay
 from howsure.replay.batch import Batch
+from howsure.replay.prioritized import PrioritySettings
 from howsure.replay.sequence import SequenceReplay
 from howsure.replay.sequence_batch import SequenceBatch
 from howsure.replay.uniform import UniformReplay
@@ -19,27 +20,30 @@ REPLAYS.register("sequence")(SequenceReplay)
 
 
 @dataclass(frozen=True)
-class ReplayConfig:
+class SharedReplaySettings:
+    """The replay section's settings that several kinds read; each kind's own are its sub-section."""
+
     kind: str = "uniform"  # a name from replay.REPLAYS
     capacity_steps: int = 100_000  # transitions kept (agent steps, summed over envs); atari kind: frames
     # uniform and atari kinds:
     n_step: int = 1  # agent steps summed into one return before bootstrapping (Rainbow: 3)
     prioritized: bool = False  # proportional prioritized replay (Schaul et al., arXiv:1511.05952)
-    priority_alpha: float = 0.6  # priority = (|TD error| + priority_eps)^alpha; 0 is uniform
-    priority_beta_start: float = 0.4  # importance-sampling exponent at step 0, annealed linearly to 1
-    beta_anneal_steps: int = 1_000_000  # agent steps until beta reaches 1 (the paper: the whole run)
-    priority_eps: float = 1e-6  # keeps transitions with zero TD error sampleable
-    # atari kind only:
-    compress: bool = False  # lz4-compress each stored frame (~25x smaller on Pong; slower sampling)
-    # sequence replay (recurrent encoders; DRQN arXiv:1507.06527, R2D2):
-    sequence_length_steps: int = 16  # agent steps per training window (truncate)
-    burn_in_steps: int = 0  # agent steps before each window that only move the state, no gradient
-    sequence_stride_steps: int = 1  # windows start every this many agent steps of an episode
-    stored_state: bool = True  # start windows from the state stored while acting; false: zeros
+    priority: PrioritySettings = field(default_factory=PrioritySettings)  # read when prioritized
 
 
 def replay_config_class() -> type:
-    return ReplayConfig
+    """The whole `replay` section: the shared settings plus one sub-section per kind that has
+    settings of its own (a buffer class's `Settings`), e.g. replay.sequence.burn_in_steps."""
+    members = {n: REPLAYS.get(n).Settings for n in REPLAYS if REPLAYS.get(n).Settings is not None}
+    key = tuple(members.items())
+    if key not in _SECTIONS:
+        fields_ = [(n, cls, field(default_factory=cls)) for n, cls in members.items()]
+        _SECTIONS[key] = make_dataclass("ReplayConfig", fields_, bases=(SharedReplaySettings,), frozen=True)
+    return _SECTIONS[key]
+
+
+_SECTIONS: dict[tuple, type] = {}
+ReplayConfig = replay_config_class()
 
 
 def make_replay(cfg: ReplayConfig, spec, gamma: float, seed: int):
@@ -50,5 +54,5 @@ def make_replay(cfg: ReplayConfig, spec, gamma: float, seed: int):
     return cls(cfg.capacity_steps, spec.obs_shape, spec.obs_dtype, gamma=gamma, seed=seed)
 
 
-__all__ = ["Batch", "REPLAYS", "ReplayConfig", "SequenceBatch", "SequenceReplay", "UniformReplay",
+__all__ = ["Batch", "PrioritySettings", "REPLAYS", "ReplayConfig", "SequenceBatch", "SequenceReplay", "UniformReplay",
            "make_replay", "replay_config_class"]

@@ -26,6 +26,8 @@ new episodes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from howsure.replay.batch import Batch
@@ -40,11 +42,19 @@ from howsure.errors import UserError
 MAX_EP_POS = 255  # ep_pos is uint8; only values below frame_stack matter
 
 
+@dataclass(frozen=True)
+class AtariSettings:
+    """The `replay.atari` sub-section."""
+
+    compress: bool = False  # lz4-compress each stored frame (~25x smaller on Pong; slower sampling)
+
+
 class AtariReplay:
     # per-slot arrays besides the frames, saved as .npy
     _SLOT_ARRAYS = ("actions", "returns", "discounts", "next_k", "ep_pos", "valid")
 
     sequences = False  # samples single transitions; recurrent agents need replay.kind=sequence
+    Settings = AtariSettings
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, gamma: float,
                  seed: int = 0, *, n_step: int = 1, priority: PrioritySettings | None = None,
@@ -63,7 +73,7 @@ class AtariReplay:
         planned = self.planned_bytes(capacity, obs_shape, priority is not None, compress, n_actions)
         check_fits(planned, f"an Atari replay of {capacity:,} frames"
                    + (" (lz4, assuming 2x compression)" if compress else ""),
-                   fix="lower replay.capacity_steps" + ("" if compress else " or set replay.compress=true"))
+                   fix="lower replay.capacity_steps" + ("" if compress else " or set replay.atari.compress=true"))
         self.frames = FrameStore(capacity, self.frame_shape, compress)
         self.actions = np.zeros(capacity, dtype=self.action_dtype)
         self.returns = np.zeros(capacity, dtype=np.float32)  # n-step discounted reward sums
@@ -81,7 +91,7 @@ class AtariReplay:
     @classmethod
     def from_config(cls, cfg, spec, gamma: float, seed: int) -> "AtariReplay":
         return cls(cfg.capacity_steps, spec.obs_shape, spec.obs_dtype, gamma, seed, n_step=cfg.n_step,
-                   priority=priority_settings(cfg), compress=cfg.compress, n_actions=spec.n_actions)
+                   priority=priority_settings(cfg), compress=cfg.atari.compress, n_actions=spec.n_actions)
 
     @staticmethod
     def planned_bytes(capacity: int, obs_shape: tuple[int, ...], prioritized: bool, compress: bool,

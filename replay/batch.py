@@ -18,6 +18,7 @@ class Batch:
     weights: torch.Tensor | None = None  # (B,) importance weights (prioritized replay)
     indices: np.ndarray | None = None  # buffer slots, for priority updates
     ends: torch.Tensor | None = None  # (B,) bool: the episode ended here (terminated or truncated); online agents
+    data_size: int = 0  # transitions the replay held when the batch was drawn (set by the Learner); 0: unknown
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -27,7 +28,7 @@ class Batch:
             return self
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return Batch(move(self.obs), move(self.actions), move(self.rewards), move(self.next_obs),
-                     move(self.discounts), move(self.weights), self.indices, move(self.ends))
+                     move(self.discounts), move(self.weights), self.indices, move(self.ends), self.data_size)
 
     @staticmethod
     def from_numpy(obs, actions, rewards, next_obs, terminated, gamma: float, ends=None) -> "Batch":

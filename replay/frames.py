@@ -24,7 +24,7 @@ def _lz4():
     except ImportError:
         from howsure.errors import UserError
 
-        raise UserError("replay.compress=true needs lz4: pip install lz4 (or pip install howsure[lz4])") from None
+        raise UserError("replay.atari.compress=true needs lz4: pip install lz4 (or pip install howsure[lz4])") from None
     return lz4.block
 
 

@@ -76,8 +76,6 @@ class PrioritySampler:
 
 
 def priority_settings(cfg) -> PrioritySettings | None:
-    """The prioritized-replay settings of a ReplayConfig, or None for uniform sampling."""
-    if not cfg.prioritized:
-        return None
-    return PrioritySettings(cfg.priority_alpha, cfg.priority_beta_start, cfg.beta_anneal_steps,
-                            cfg.priority_eps)
+    """The prioritized-replay settings of a ReplayConfig (its `priority` sub-section), or None
+    for uniform sampling."""
+    return cfg.priority if cfg.prioritized else None

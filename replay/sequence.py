@@ -7,7 +7,7 @@ a run of consecutive rows; an episode's final observation gets a row of its own 
 transition), so one observation array holds every successor. Windows stop at the episode's
 end (padded and masked) and the burn-in is cut at its start, so no window mixes two episodes.
 
-Knobs (replay section): sequence_length_steps (truncate), burn_in_steps, sequence_stride_steps
+Knobs (the replay.sequence sub-section): length_steps (truncate), burn_in_steps, stride_steps
 (windows start every k steps of an episode: R2D2's overlapping windows use k = length / 2) and
 stored_state (false: every window starts from zeros, DRQN's "bootstrapped random updates").
 The per-step state is an opaque float array handed over by the loop; replay knows nothing about
@@ -16,6 +16,7 @@ the agent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,19 @@ from howsure.replay.sequence_batch import SequenceBatch
 from howsure.errors import UserError
 
 
+@dataclass(frozen=True)
+class SequenceSettings:
+    """The `replay.sequence` sub-section (DRQN arXiv:1507.06527, R2D2)."""
+
+    length_steps: int = 16  # agent steps per training window (truncate)
+    burn_in_steps: int = 0  # agent steps before each window that only move the state, no gradient
+    stride_steps: int = 1  # windows start every this many agent steps of an episode
+    stored_state: bool = True  # start windows from the state stored while acting; false: zeros
+
+
 class SequenceReplay:
     sequences = True  # sample() returns SequenceBatch windows
+    Settings = SequenceSettings
 
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, gamma: float,
@@ -37,8 +49,8 @@ class SequenceReplay:
         if capacity <= 0:
             raise UserError(f"replay.capacity_steps must be positive, got {capacity}")
         if sequence_steps <= 0 or burn_in_steps < 0 or stride_steps <= 0:
-            raise UserError("replay.sequence_length_steps and replay.sequence_stride_steps must be "
-                            "positive and replay.burn_in_steps at least 0")
+            raise UserError("replay.sequence.length_steps and replay.sequence.stride_steps must be "
+                            "positive and replay.sequence.burn_in_steps at least 0")
         self.capacity, self.gamma = capacity, gamma
         self.length, self.burn_in, self.stride, self.stored_state = (
             sequence_steps, burn_in_steps, stride_steps, stored_state)
@@ -52,15 +64,16 @@ class SequenceReplay:
 
     @classmethod
     def from_config(cls, cfg, spec, gamma: float, seed: int) -> "SequenceReplay":
+        s = cfg.sequence
         return cls(cfg.capacity_steps, spec.obs_shape, spec.obs_dtype, gamma, seed,
-                   sequence_steps=cfg.sequence_length_steps, burn_in_steps=cfg.burn_in_steps,
-                   stride_steps=cfg.sequence_stride_steps, stored_state=cfg.stored_state)
+                   sequence_steps=s.length_steps, burn_in_steps=s.burn_in_steps,
+                   stride_steps=s.stride_steps, stored_state=s.stored_state)
 
     def _allocate(self, n_envs: int) -> None:
         rows = self.capacity // n_envs
         if rows < self.length + self.burn_in + 2:
             raise UserError(f"replay.capacity_steps={self.capacity} leaves {rows} steps per env, fewer "
-                            "than one window; raise it or shorten replay.sequence_length_steps")
+                            "than one window; raise it or shorten replay.sequence.length_steps")
         self.n_envs, self.rows = n_envs, rows
         self.obs = np.zeros((n_envs, rows, *self.obs_shape), dtype=self.obs_dtype)
         self.actions = np.zeros((n_envs, rows), dtype=np.int64)

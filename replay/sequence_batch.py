@@ -27,6 +27,7 @@ class SequenceBatch:
     states: torch.Tensor | None = None  # (B, state_size) stored state at position 0, None: zeros
     weights: torch.Tensor | None = None  # (B,) importance weights (unused: uniform windows)
     indices: np.ndarray | None = None  # (B, 2) [env, absolute row] of each window's first transition
+    data_size: int = 0  # agent steps the replay held when the batch was drawn (set by the Learner); 0: unknown
 
     @property
     def burn_in(self) -> int:

@@ -22,6 +22,7 @@ from howsure.errors import UserError
 
 class UniformReplay:
     sequences = False  # samples single transitions; recurrent agents need replay.kind=sequence
+    Settings = None  # no settings of its own: n_step and prioritized are shared with the atari kind
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, gamma: float,
                  seed: int = 0, *, n_step: int = 1, priority: PrioritySettings | None = None,
@@ -51,8 +52,6 @@ class UniformReplay:
 
     @classmethod
     def from_config(cls, cfg, spec, gamma: float, seed: int) -> "UniformReplay":
-        if cfg.compress:
-            raise UserError("replay.compress=true needs replay.kind=atari (it compresses single frames)")
         return cls(cfg.capacity_steps, spec.obs_shape, spec.obs_dtype, gamma=gamma, seed=seed,
                    n_step=cfg.n_step, priority=priority_settings(cfg), n_actions=spec.n_actions)
 

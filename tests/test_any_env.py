@@ -62,11 +62,11 @@ def test_auto_encoder_by_observation(shape, dtype, expected):
     from howsure.encoders import make_encoder, resolve_name
     from howsure.envs import EnvSpec
 
-    from howsure import config
+    from howsure import wiring
 
     spec = EnvSpec("Any-v0", spaces.Box(0, 1, shape, dtype), 3)
     assert resolve_name("auto", spec) == expected
-    encoder = make_encoder(config.load(None).encoder, spec)
+    encoder = make_encoder(wiring.load(None).encoder, spec)
     obs = torch.as_tensor(np.random.default_rng(0).integers(0, 2, (5, *shape)).astype(dtype))
     assert encoder(obs).shape == (5, encoder.out_features)
 
@@ -77,12 +77,12 @@ def test_grid_cnn_composes_with_every_deep_agent(agent):
     from howsure.agents import make_agent
     from howsure.envs import EnvSpec
 
-    from howsure import config
+    from howsure import wiring
 
     overrides = ["env.id=CartPole-v1"]  # the id only names the run; the spec below is what counts
     overrides += ["agent.name=dqn", "encoder.name=lstm", "encoder.lstm.embed=auto", "replay.kind=sequence"] \
         if agent == "lstm" else [f"agent.name={agent}"]
-    cfg = config.load(None, overrides)
+    cfg = wiring.load(None, overrides)
     spec = EnvSpec("Any-v0", spaces.Box(0, 1, (7, 7, 3), np.uint8), 3)
     model = make_agent(cfg, spec)
     obs = np.random.default_rng(0).integers(0, 2, (2, 7, 7, 3)).astype(np.uint8)
@@ -141,12 +141,12 @@ def test_parts_encoder_composes_with_every_deep_agent(agent):
     from howsure.agents import make_agent
     from howsure.envs import make_env, spec_of
 
-    from howsure import config
+    from howsure import wiring
 
     overrides = ["env.id=tests.thirdparty_envs:HowsureSignpost-v0"]
     overrides += ["agent.name=dqn", "encoder.name=lstm", "replay.kind=sequence"] \
         if agent == "lstm" else [f"agent.name={agent}"]
-    cfg = config.load(None, overrides)
+    cfg = wiring.load(None, overrides)
     env = make_env(cfg.env)
     spec = spec_of(cfg.env.id, env)
     model = make_agent(cfg, spec)
@@ -186,9 +186,9 @@ def test_minigrid_preset_packs_the_view_and_direction(tmp_path):
     pytest.importorskip("minigrid")
     from howsure.envs import make_env, spec_of
 
-    from howsure import config
+    from howsure import wiring
 
-    cfg = config.load("configs/dqn_minigrid.yaml")
+    cfg = wiring.load("configs/dqn_minigrid.yaml")
     spec = spec_of(cfg.env.id, make_env(cfg.env))
     assert [(p.name, p.kind, p.shape, p.n) for p in spec.parts] == [("direction", "discrete", (), 4),
                                                                     ("image", "image", (7, 7, 3), 0)]

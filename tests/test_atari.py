@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from howsure.envs import make_env
 
-from howsure import config
+from howsure import wiring
 
 
 def test_pong_preprocessing_and_sticky_actions():
-    cfg = config.load("configs/dqn_pong.yaml")
+    cfg = wiring.load("configs/dqn_pong.yaml")
     env = make_env(cfg.env)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
@@ -22,7 +22,7 @@ def test_pong_preprocessing_and_sticky_actions():
 
 
 def test_switches_reach_the_emulator():
-    cfg = config.load("configs/dqn_breakout.yaml", ["env.sticky_action_prob=0", "env.full_action_space=true"])
+    cfg = wiring.load("configs/dqn_breakout.yaml", ["env.sticky_action_prob=0", "env.full_action_space=true"])
     env = make_env(cfg.env)
     env.reset(seed=0)
     assert env.unwrapped.ale.getFloat("repeat_action_probability") == 0.0
@@ -31,7 +31,7 @@ def test_switches_reach_the_emulator():
 
 
 def test_breakout_fires_on_reset():
-    cfg = config.load("configs/dqn_breakout.yaml", ["env.noop_max=0"])
+    cfg = wiring.load("configs/dqn_breakout.yaml", ["env.noop_max=0"])
     env = make_env(cfg.env)
     obs, _ = env.reset(seed=0)
     # after FIRE the ball is in play: the next frames differ without any agent action

@@ -12,7 +12,7 @@ from howsure.agents import make_agent
 from howsure.envs.make import EnvSpec
 from howsure.replay.batch import Batch
 
-from howsure import config, envs
+from howsure import envs, wiring
 from howsure.errors import UserError
 from howsure.logger import read_scalars
 
@@ -21,7 +21,7 @@ CARTPOLE = EnvSpec("CartPole-v1", spaces.Box(-np.inf, np.inf, (4,), np.float32),
 
 def agent_for(*overrides, spec=CARTPOLE, seed=0):
     torch.manual_seed(seed)
-    cfg = config.load(None, ["agent.name=bayes_dqn", "encoder.name=mlp", "encoder.mlp.hidden_sizes=[32]",
+    cfg = wiring.load(None, ["agent.name=bayes_dqn", "encoder.name=mlp", "encoder.mlp.hidden_sizes=[32]",
                              "agent.head_hidden_sizes=[32]", *overrides])
     return make_agent(cfg, spec)
 
@@ -104,19 +104,18 @@ def test_ucb_with_zero_kappa_and_evaluation_act_on_the_mean():
     assert all((deterministic.act(obs, 0, epsilon=0.0) == a1).all() for _ in range(5))
 
 
-def batch_of(obs, seed=0):
+def batch_of(obs, seed=0, data_size=0):
     g = torch.Generator().manual_seed(seed)
     n = len(obs)
     return Batch(torch.as_tensor(obs), torch.randint(0, 2, (n,), generator=g), torch.rand(n, generator=g),
-                 torch.as_tensor(obs) + 0.1, torch.full((n,), 0.99))
+                 torch.as_tensor(obs) + 0.1, torch.full((n,), 0.99), data_size=data_size)
 
 
 def test_update_learns_rates_logs_them_and_checkpoints_round_trip():
     agent = agent_for("agent.lr=0.01", "agent.prior_scale=1.0")
-    agent.updates_due(500)
     p0 = agent.q.rates()
     for i in range(20):
-        metrics = agent.update(batch_of(observations(32, seed=i)))
+        metrics = agent.update(batch_of(observations(32, seed=i), data_size=500))
     assert set(p0) == {"features", "hidden1"}
     for name in p0:
         assert f"uncertainty/dropout_p/{name}" in metrics
@@ -131,7 +130,7 @@ def test_update_learns_rates_logs_them_and_checkpoints_round_trip():
     buf.seek(0)
     clone = agent_for("agent.lr=0.01", "agent.prior_scale=1.0", seed=5)
     clone.load_state_dict(torch.load(buf, weights_only=True))
-    assert clone.n_seen == 500 and clone.q.rates() == agent.q.rates()
+    assert clone.q.rates() == agent.q.rates()  # N is the replay's size, saved with the replay
     obs = torch.as_tensor(observations(4))
     assert torch.allclose(clone.q(obs), agent.q(obs))
 
@@ -147,11 +146,10 @@ def test_composes_with_the_nature_cnn_and_annotates_frames():
     from howsure.evaluation import frame_annotator
 
     spec = EnvSpec("ALE/Pong-v5", spaces.Box(0, 255, (4, 84, 84), np.uint8), 6)
-    cfg = config.load(None, ["agent.name=bayes_dqn", "encoder.name=nature_cnn", "agent.n_draws=3"])
+    cfg = wiring.load(None, ["agent.name=bayes_dqn", "encoder.name=nature_cnn", "agent.n_draws=3"])
     agent = make_agent(cfg, spec)
     obs = np.random.default_rng(0).integers(0, 255, (2, 4, 84, 84), dtype=np.uint8)
     assert agent.act(obs, 0).shape == (2,)
-    agent.updates_due(100)
     metrics = agent.update(Batch(torch.as_tensor(obs), torch.tensor([0, 5]), torch.zeros(2),
                                  torch.as_tensor(obs), torch.ones(2)))
     assert np.isfinite(metrics["losses/td_loss"])
@@ -188,7 +186,7 @@ def test_ood_auroc_hand_values():
 
 
 def test_evaluation_inside_training_keeps_the_training_masks():
-    cfg = config.load("configs/bayes_dqn_cartpole.yaml", ["agent.exploration=thompson_episode"])
+    cfg = wiring.load("configs/bayes_dqn_cartpole.yaml", ["agent.exploration=thompson_episode"])
     env = envs.make_env(cfg.env)
     agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
     agent.begin_episode(np.arange(2))
@@ -201,7 +199,7 @@ def test_evaluation_inside_training_keeps_the_training_masks():
 
 
 def test_fixed_mask_pool_draws_from_its_members_and_survives_a_checkpoint():
-    cfg = config.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=3", "seed=1"])
+    cfg = wiring.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=3", "seed=1"])
     env = envs.make_env(cfg.env)
     spec = envs.spec_of(cfg.env.id, env)
     agent = make_agent(cfg, spec)
@@ -214,10 +212,10 @@ def test_fixed_mask_pool_draws_from_its_members_and_survives_a_checkpoint():
     buf = io.BytesIO()
     torch.save(agent.state_dict(), buf)
     buf.seek(0)
-    other = make_agent(config.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=3", "seed=2"]), spec)
+    other = make_agent(wiring.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=3", "seed=2"]), spec)
     name = next(iter(noise))
     assert not torch.equal(getattr(other.q, f"pool_{name}"), getattr(agent.q, f"pool_{name}"))
     other.load_state_dict(torch.load(buf, weights_only=True))
     assert torch.equal(getattr(other.q, f"pool_{name}"), getattr(agent.q, f"pool_{name}"))
     with pytest.raises(UserError, match="n_masks=1"):
-        make_agent(config.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=1"]), spec)
+        make_agent(wiring.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=1"]), spec)

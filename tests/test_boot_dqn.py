@@ -13,7 +13,7 @@ from howsure.envs.make import EnvSpec
 from howsure.replay.batch import Batch
 
 from howsure import agents
-from howsure.config import load
+from howsure.wiring import load
 
 SPEC = EnvSpec("test", spaces.Box(0.0, 1.0, (6,), np.float32), 3)
 

@@ -10,8 +10,8 @@ pytest.importorskip("bsuite")
 from howsure.envs.bsuite import BsuiteEnv  # noqa: E402
 
 from howsure import envs  # noqa: E402
-from howsure.config import load  # noqa: E402
 from howsure.errors import UserError  # noqa: E402
+from howsure.wiring import load  # noqa: E402
 
 
 def _dm_and_gym(bsuite_id: str, seed: int):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from howsure import config
+from howsure import config, wiring
 from howsure.dashboards import config_in_use, scalars_layout
 from howsure.logger import Logger, read_scalars
 from howsure.plot import main as plot_main
@@ -178,20 +178,20 @@ def test_config_in_use_for_atari_tabular_and_distributed_runs():
 
     from howsure import envs
 
-    pong = config_in_use(config.load("configs/dqn_pong.yaml", ["encoder.name=nature_cnn"]))
+    pong = config_in_use(wiring.load("configs/dqn_pong.yaml", ["encoder.name=nature_cnn"]))
     assert pong["env"]["frame_skip"] == 4 and "sticky_action_prob" in pong["env"]
     assert "detector_top_k" not in pong["env"]  # no detector
     assert set(pong["encoder"]) == {"name", "nature_cnn"}
-    cfg = config.load("configs/tabular_frozenlake.yaml")
+    cfg = wiring.load("configs/tabular_frozenlake.yaml")
     env = envs.make_env(cfg.env)
     spec = envs.spec_of(cfg.env.id, env)
     env.close()
     tabular = config_in_use(cfg, make_agent(cfg, spec), spec)
     assert "encoder" not in tabular and "replay" not in tabular  # a table, learning from the latest step
     assert "checkpoint_replay" not in tabular and "learner_thread" not in tabular
-    sequence = config_in_use(config.load("configs/dqn_cartpole.yaml", ["replay.kind=sequence",
+    sequence = config_in_use(wiring.load("configs/dqn_cartpole.yaml", ["replay.kind=sequence",
                                                                      "distributed.actors=2"]))
-    assert "burn_in_steps" in sequence["replay"] and "n_step" not in sequence["replay"]
+    assert "burn_in_steps" in sequence["replay"]["sequence"] and "n_step" not in sequence["replay"]
     assert sequence["distributed"]["actors"] == 2
 
 
@@ -201,7 +201,7 @@ def test_config_in_use_for_atari_tabular_and_distributed_runs():
 def fake_run(path, final: float, overrides: list[str], steps=(0, 500, 1000)):
     """A run folder as train.py leaves it for plotting: config.yaml and an event file (the project's
     Logger) whose eval curve rises linearly to `final`."""
-    cfg = config.load("configs/dqn_cartpole.yaml", [f"run_dir={path}", *overrides])
+    cfg = wiring.load("configs/dqn_cartpole.yaml", [f"run_dir={path}", *overrides])
     path.mkdir(parents=True)
     (path / "config.yaml").write_text(config.to_yaml(cfg))
     log = Logger(path)

@@ -87,10 +87,10 @@ def test_video_frames_show_detected_boxes():
     """evaluate.frame_annotator draws the shipped Pong detector's boxes on the colour screen."""
     from howsure.agents import make_agent
 
-    from howsure import config, envs
+    from howsure import envs, wiring
     from howsure.evaluation import frame_annotator
 
-    cfg = config.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0"])
+    cfg = wiring.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0"])
     env = envs.make_env(cfg.env, render_mode="rgb_array")
     agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
     obs, _ = env.reset(seed=0)
@@ -112,11 +112,11 @@ def test_env_side_detection_gives_the_rows_the_network_would_compute():
     encoder computes from the same pixels, and the agent (dqn, or dqn + LSTM) acts on them."""
     from howsure.agents import make_agent
 
-    from howsure import config, envs
+    from howsure import envs, wiring
     from howsure.errors import UserError
 
-    rows_cfg = config.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0"])
-    pixel_cfg = config.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0", "env.detector=null"])
+    rows_cfg = wiring.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0"])
+    pixel_cfg = wiring.load("configs/dqn_pong_detection.yaml", ["env.noop_max=0", "env.detector=null"])
     with_rows, with_pixels = envs.make_env(rows_cfg.env), envs.make_env(pixel_cfg.env)
     spec = envs.spec_of(rows_cfg.env.id, with_rows)
     assert spec.obs_shape == (4, 8, 8) and spec.obs_dtype == np.float32  # 4 frames x 8 objects x (3 classes + 5)
@@ -131,9 +131,9 @@ def test_env_side_detection_gives_the_rows_the_network_would_compute():
     torch.testing.assert_close(torch.from_numpy(a), expected, atol=1e-5, rtol=0)
     assert (a[-1, :, -1] > 0).sum() >= 3  # both paddles and the ball
     for overrides in ([], ["encoder.name=lstm", "encoder.lstm.embed=detection", "replay.kind=sequence"]):
-        agent = make_agent(config.load("configs/dqn_pong_detection.yaml", overrides), spec)
+        agent = make_agent(wiring.load("configs/dqn_pong_detection.yaml", overrides), spec)
         assert agent.act(a[None], 0, epsilon=0.0).shape == (1,)
     with_rows.close()
     with_pixels.close()
     with pytest.raises(UserError, match="env.detector"):
-        envs.make_env(config.load(None, ["env.detector=encoders/detection/weights/pong.pt"]).env)
+        envs.make_env(wiring.load(None, ["env.detector=encoders/detection/weights/pong.pt"]).env)

@@ -16,7 +16,7 @@ import sys
 import pytest
 from safetensors import safe_open
 
-from howsure import checkpoint, config
+from howsure import checkpoint, config, wiring
 from howsure.distributed import ape_x_epsilons
 from howsure.logger import read_scalars
 
@@ -74,7 +74,7 @@ def cartpole(run_dir, **over) -> config.Config:
              "distributed.cpus_per_actor": 0.5, "agent.learning_starts_steps": 500,
              "agent.train_every_steps": 4, "eval.every_steps": 0, "log.every_steps": 500,
              "checkpoint_replay": False, "log.quiet": True, **over}
-    return config.load(os.path.join(ROOT, "configs/dqn_cartpole.yaml"), [f"{k}={v}" for k, v in items.items()])
+    return wiring.load(os.path.join(ROOT, "configs/dqn_cartpole.yaml"), [f"{k}={v}" for k, v in items.items()])
 
 
 @needs_ray

@@ -9,7 +9,7 @@ from howsure.agents import make_agent
 from howsure.replay import make_replay
 from howsure.replay.batch import Batch
 
-from howsure import checkpoint, config, envs
+from howsure import checkpoint, envs, wiring
 from howsure.learner import Learner
 from howsure.training import prepare_run_dir, train
 from tests.conftest import ROOT
@@ -20,7 +20,7 @@ CARTPOLE = ["total_steps=1200", "agent.learning_starts_steps=300", "agent.train_
 
 
 def _updates_after(tmp_path, name: str, *extra: str) -> tuple[int, dict]:
-    cfg = config.load(ROOT / "configs" / "dqn_cartpole.yaml", [*CARTPOLE, f"run_dir={tmp_path / name}", *extra])
+    cfg = wiring.load(ROOT / "configs" / "dqn_cartpole.yaml", [*CARTPOLE, f"run_dir={tmp_path / name}", *extra])
     cfg, run_dir = prepare_run_dir(cfg, overwrite=True)
     summary = train(cfg, run_dir)
     return checkpoint.load(run_dir / "checkpoints" / "final.pt")["agent"]["updates"], summary
@@ -35,7 +35,7 @@ def test_learner_thread_runs_exactly_the_owed_updates(tmp_path):
 
 
 def _pong_agent(*overrides: str):
-    cfg = config.load(ROOT / "configs" / "dqn_pong.yaml", list(overrides))
+    cfg = wiring.load(ROOT / "configs" / "dqn_pong.yaml", list(overrides))
     env = envs.make_env(cfg.env)
     spec = envs.spec_of(cfg.env.id, env)
     env.close()
@@ -48,7 +48,7 @@ def _frames(n: int, seed: int = 0) -> torch.Tensor:
 
 def test_learner_thread_hands_an_update_error_to_the_loop():
     _, pong_spec, agent = _pong_agent()
-    cartpole = config.load(ROOT / "configs" / "dqn_cartpole.yaml")
+    cartpole = wiring.load(ROOT / "configs" / "dqn_cartpole.yaml")
     cart_env = envs.make_env(cartpole.env)
     buffer = make_replay(cartpole.replay, envs.spec_of(cartpole.env.id, cart_env), 0.99, seed=0)
     obs = np.zeros((1, 4), np.float32)
@@ -80,7 +80,7 @@ def test_bf16_autocast_keeps_q_values_float32_and_close():
 
 
 def test_env_workers_step_the_same_transitions_as_in_process_envs():
-    cfg = config.load(ROOT / "configs" / "dqn_cartpole.yaml").env
+    cfg = wiring.load(ROOT / "configs" / "dqn_cartpole.yaml").env
     runs = []
     for workers in (False, True):
         stepper = envs.VectorStepper(envs.make_vector_env(cfg, 2, workers=workers))

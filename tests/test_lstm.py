@@ -11,15 +11,15 @@ from howsure.agents import make_agent
 from howsure.agents.recurrent import unroll
 from howsure.replay import Batch, make_replay
 
-from howsure import config, envs
+from howsure import envs, wiring
 from howsure.errors import UserError
 
 LSTM = ["encoder.name=lstm", "encoder.lstm.embed_hidden_sizes=[16]", "encoder.lstm.hidden_size=8",
-        "replay.kind=sequence", "replay.sequence_length_steps=5", "replay.burn_in_steps=3"]
+        "replay.kind=sequence", "replay.sequence.length_steps=5", "replay.sequence.burn_in_steps=3"]
 
 
 def build(*overrides: str, env_id: str = "CartPoleNoVel-v1"):
-    cfg = config.load(None, [f"env.id={env_id}", "agent.name=dqn", *LSTM, *overrides])
+    cfg = wiring.load(None, [f"env.id={env_id}", "agent.name=dqn", *LSTM, *overrides])
     env = envs.make_env(cfg.env)
     spec = envs.spec_of(cfg.env.id, env)
     torch.manual_seed(0)
@@ -155,7 +155,7 @@ def test_flicker_blanks_screens():
         if term or trunc:
             env.reset()
     assert 0.4 < np.mean(blank) < 0.6
-    cfg = config.load(None, ["env.id=ALE/Pong-v5", "env.flicker_prob=1.0", "env.frame_stack=1"])
+    cfg = wiring.load(None, ["env.id=ALE/Pong-v5", "env.flicker_prob=1.0", "env.frame_stack=1"])
     pong = envs.make_env(cfg.env)
     obs, _ = pong.reset(seed=0)
     assert not obs.any() and not pong.step(0)[0].any()
@@ -213,7 +213,7 @@ def test_chrono_initialisation_sets_gate_biases():
     (Tallec & Ollivier 2018); 0 keeps the forget-gate bias of 1."""
     from howsure.encoders.lstm import LSTMConfig, LSTMEncoder
 
-    spec = envs.spec_of("CartPoleNoVel-v1", envs.make_env(config.load(None, ["env.id=CartPoleNoVel-v1"]).env))
+    spec = envs.spec_of("CartPoleNoVel-v1", envs.make_env(wiring.load(None, ["env.id=CartPoleNoVel-v1"]).env))
     h = 32
     torch.manual_seed(0)
     chrono = LSTMEncoder(LSTMConfig(hidden_size=h, chrono_init_steps=100), spec).lstm

@@ -13,7 +13,7 @@ from howsure.agents import make_agent
 from howsure.agents.pqn import q_lambda_returns
 from howsure.encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
 
-from howsure import config, envs
+from howsure import envs, wiring
 from howsure.errors import UserError
 from tests.conftest import run_cli
 
@@ -46,7 +46,7 @@ def test_nips_cnn_refuses_tiny_images():
 
 @pytest.mark.parametrize("agent", ["dqn", "bayes_dqn", "boot_dqn", "pqn"])
 def test_nips_cnn_composes_with_every_deep_agent(agent):
-    cfg = config.load(None, [f"agent.name={agent}", "encoder.name=nips_cnn", "env.id=ALE/Pong-v5"])
+    cfg = wiring.load(None, [f"agent.name={agent}", "encoder.name=nips_cnn", "env.id=ALE/Pong-v5"])
     spec = envs.EnvSpec("ALE/Pong-v5", __import__("gymnasium").spaces.Box(0, 255, (4, 42, 42), np.uint8), 6)
     a = make_agent(cfg, spec)
     obs = np.random.default_rng(0).integers(0, 256, (5, 4, 42, 42), dtype=np.uint8)
@@ -100,7 +100,7 @@ def test_ale_vector_screens_equal_the_gymnasium_wrappers():
 
 
 def test_ale_vector_steps_with_final_observations():
-    cfg = config.load(HOUR, ["env.num_envs=2", "env.max_episode_frames=400"])
+    cfg = wiring.load(HOUR, ["env.num_envs=2", "env.max_episode_frames=400"])
     stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, 2))
     assert type(stepper.envs.unwrapped).__name__ == "AtariVectorEnv"
     obs = stepper.reset(seed=0)
@@ -118,7 +118,7 @@ def test_ale_vector_steps_with_final_observations():
 
 
 def test_ale_vector_refuses_other_games():
-    cfg = config.load("configs/dqn_cartpole.yaml", ["env.backend=ale_vector"])
+    cfg = wiring.load("configs/dqn_cartpole.yaml", ["env.backend=ale_vector"])
     with pytest.raises(UserError, match="ALE/ games only"):
         envs.make_vector_env(cfg.env, 2)
 
@@ -143,7 +143,7 @@ def test_q_lambda_returns_by_hand():
 
 
 def test_pqn_spreads_a_rollout_over_the_next_one():
-    cfg = config.load("configs/pqn_cartpole.yaml", ["agent.rollout_steps=4", "agent.epochs=2", "agent.minibatches=3"])
+    cfg = wiring.load("configs/pqn_cartpole.yaml", ["agent.rollout_steps=4", "agent.epochs=2", "agent.minibatches=3"])
     env = envs.make_env(cfg.env)
     agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
     from howsure.replay.batch import Batch
@@ -170,7 +170,7 @@ def test_pqn_spreads_a_rollout_over_the_next_one():
 
 
 def test_pqn_learning_rate_decays_linearly_with_the_steps_it_has_seen():
-    cfg = config.load("configs/pqn_cartpole.yaml", ["agent.lr=0.001", "agent.lr_decay_steps=640", "agent.lr_end=0.0001",
+    cfg = wiring.load("configs/pqn_cartpole.yaml", ["agent.lr=0.001", "agent.lr_decay_steps=640", "agent.lr_end=0.0001",
                                                     "agent.rollout_steps=4"])
     env = envs.make_env(cfg.env)
     agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
@@ -194,7 +194,7 @@ def test_pqn_learning_rate_decays_linearly_with_the_steps_it_has_seen():
 
 
 def test_pqn_target_network_bootstraps_from_the_copy_of_its_last_refresh():
-    cfg = config.load("configs/pqn_cartpole.yaml", ["agent.rollout_steps=2", "agent.epochs=1", "agent.minibatches=1",
+    cfg = wiring.load("configs/pqn_cartpole.yaml", ["agent.rollout_steps=2", "agent.epochs=1", "agent.minibatches=1",
                                                     "agent.target_every_rollouts=2", "agent.q_lambda=0",
                                                     "agent.lr=0.01"])
     env = envs.make_env(cfg.env)
@@ -316,8 +316,8 @@ def test_raw_ale_ids_are_refused_with_the_ale_id(raw, ale, tmp_path):
 def test_atari_videos_play_at_the_games_speed():
     from howsure.evaluation import video_fps
 
-    assert video_fps(config.load("configs/dqn_pong.yaml")) == 15.0
-    assert video_fps(config.load("configs/dqn_pong.yaml", ["env.frame_skip=2"])) == 30.0
+    assert video_fps(wiring.load("configs/dqn_pong.yaml")) == 15.0
+    assert video_fps(wiring.load("configs/dqn_pong.yaml", ["env.frame_skip=2"])) == 30.0
 
 
 def test_shipped_pong_agent_loads_and_wins_points():

@@ -21,7 +21,7 @@ import pytest
 import torch
 from howsure.replay.files import collect
 
-from howsure import config, rundir
+from howsure import config, rundir, wiring
 from howsure.cli import evaluate, train
 from howsure.errors import UserError
 from tests.conftest import ROOT, assert_one_line, run_cli
@@ -157,7 +157,7 @@ def test_temp_files_are_removed_when_the_run_starts_again(run_copy):
     assert train.main(["--resume", str(run_copy), "total_steps=400", "--quiet"]) == 0
     assert [p for p in debris if p.exists()] == []
     assert kept.read_text() == "mine\n"
-    assert config.load(run_copy / "config.yaml").total_steps == 400  # rewritten once accepted
+    assert wiring.load(run_copy / "config.yaml").total_steps == 400  # rewritten once accepted
     assert torch.load(run_copy / "checkpoints" / "latest.pt", weights_only=True)["step"] == 400
 
 
@@ -212,7 +212,7 @@ def test_collect_keeps_only_the_named_generation(tmp_path):
 ])
 def test_bad_value_is_one_line_naming_the_key(overrides, needles):
     with pytest.raises(UserError) as err:
-        config.load(None, overrides)
+        wiring.load(None, overrides)
     message = str(err.value)
     assert "\n" not in message
     for needle in needles:
@@ -222,7 +222,7 @@ def test_bad_value_is_one_line_naming_the_key(overrides, needles):
 def test_every_rule_names_a_real_key():
     from howsure import agents
 
-    defaults = config.load(None)
+    defaults = wiring.load(None)
     agent_fields = {f for name in agents.AGENTS for f in agents.AGENTS.get(name).Config.__dataclass_fields__}
     for key in config.RULES:
         if key.startswith("agent."):

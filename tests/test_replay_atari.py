@@ -14,7 +14,7 @@ import torch
 from gymnasium import spaces
 from howsure.envs.make import EnvSpec
 from howsure.replay import ReplayConfig, make_replay
-from howsure.replay.atari import AtariReplay
+from howsure.replay.atari import AtariReplay, AtariSettings
 from howsure.replay.files import collect
 from howsure.replay.prioritized import PrioritySettings
 from howsure.replay.uniform import UniformReplay
@@ -286,7 +286,8 @@ def test_ram_check_fails_fast_with_a_user_error():
     with pytest.raises(UserError, match="GiB"):
         make_replay(ReplayConfig(kind="atari", capacity_steps=10**11), frames, 0.99, seed=0)
     with pytest.raises(UserError, match="GiB"):
-        make_replay(ReplayConfig(kind="atari", capacity_steps=10**12, compress=True), frames, 0.99, seed=0)
+        compressed = ReplayConfig(kind="atari", capacity_steps=10**12, atari=AtariSettings(compress=True))
+        make_replay(compressed, frames, 0.99, seed=0)
     vectors = EnvSpec("CartPole-v1", spaces.Box(-1, 1, (4,), np.float32), 2)
     with pytest.raises(UserError, match="uint8"):
         make_replay(ReplayConfig(kind="atari"), vectors, 0.99, seed=0)

@@ -32,7 +32,7 @@ def test_resume_continues_without_gaps_or_duplicates(tmp_path):
     assert a["agent"]["updates"] == b["agent"]["updates"]
     opt_a, opt_b = a["agent"]["optimizer"]["state"], b["agent"]["optimizer"]["state"]
     assert [s["step"].item() for s in opt_a.values()] == [s["step"].item() for s in opt_b.values()]
-    assert b["agent"]["trained_through"] == a["agent"]["trained_through"]
+    assert b["loop"]["trained_through"] == a["loop"]["trained_through"]
 
     sa, sb = read_scalars(full), read_scalars(part)
     for tag in ("losses/td_loss", "charts/epsilon", "charts/SPS", "eval/episodic_return"):

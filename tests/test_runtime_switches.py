@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from howsure import config
+from howsure import wiring
 from howsure.machine import cpu_flags
 from howsure.runtime import decide, resolve_auto
 from tests.conftest import run_cli
@@ -17,25 +17,25 @@ AUTO = ["agent.name=dqn", "agent.bf16_autocast=auto", "flush_denormal=auto", "to
 @pytest.mark.parametrize("flags, bf16", [(set(), False), ({"avx2", "avx512f", "avx512_vnni"}, False),
                                          ({"avx512_bf16"}, True), ({"amx_bf16", "amx_tile"}, True)])
 def test_bf16_only_where_the_cpu_computes_it(flags, bf16):
-    assert decide(config.load(None, AUTO), flags, cores=2)["agent.bf16_autocast"] is bf16
+    assert decide(wiring.load(None, AUTO), flags, cores=2)["agent.bf16_autocast"] is bf16
 
 
 def test_other_switches_by_core_count():
-    cfg = config.load(None, AUTO)
+    cfg = wiring.load(None, AUTO)
     two, eight = decide(cfg, set(), cores=2), decide(cfg, set(), cores=8)
     assert two["learner_thread"] is False and eight["learner_thread"] is True
     assert two["flush_denormal"] is True and two["torch_threads"] == 0 and two["env.env_workers"] is False
 
 
 def test_explicit_values_are_obeyed():
-    cfg = config.load(None, ["agent.name=dqn", "agent.bf16_autocast=true", "flush_denormal=false"])
+    cfg = wiring.load(None, ["agent.name=dqn", "agent.bf16_autocast=true", "flush_denormal=false"])
     assert decide(cfg, set(), cores=2) == {}
     resolved, choices = resolve_auto(cfg)
     assert choices == {} and resolved.agent.bf16_autocast is True and resolved.flush_denormal is False
 
 
 def test_this_host_resolves_by_its_own_flags():
-    resolved, choices = resolve_auto(config.load(None, AUTO))
+    resolved, choices = resolve_auto(wiring.load(None, AUTO))
     has_bf16 = bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
     assert resolved.agent.bf16_autocast is has_bf16 and choices["agent.bf16_autocast"] is has_bf16
     assert "auto" not in (resolved.flush_denormal, resolved.torch_threads, resolved.learner_thread,

@@ -3,7 +3,7 @@ import pytest
 from howsure.agents.tabular_q import bellman_update
 from howsure.envs.nchain import NChainEnv, chain_values
 
-from howsure import config
+from howsure import wiring
 
 
 def test_bellman_update_hand_computed():
@@ -92,7 +92,7 @@ def test_tabular_learns_always_forward_on_nchain(tmp_path):
     from howsure.evaluation import evaluate_agent, load_run, make_eval_envs
     from howsure.training import prepare_run_dir, train
 
-    cfg = config.load("configs/tabular_nchain.yaml", [f"run_dir={tmp_path}/run", "log.quiet=true",
+    cfg = wiring.load("configs/tabular_nchain.yaml", [f"run_dir={tmp_path}/run", "log.quiet=true",
                                                       "total_steps=100000", "seed=0"])
     cfg, run_dir = prepare_run_dir(cfg, overwrite=False)
     train(cfg, run_dir)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from howsure import config
+from howsure import wiring
 from howsure.errors import UserError
 from howsure.logger import read_scalars
 from howsure.sweep import grid_points, parse_grid, run_name
@@ -54,7 +54,7 @@ def test_grid_sweep_trains_every_point_and_seed(tmp_path):
     assert names == ["agent.lr=0.001__seed0", "agent.lr=0.001__seed1", "agent.lr=0.0001__seed0",
                      "agent.lr=0.0001__seed1"]
     for run in summary["runs"]:
-        cfg = config.load(str(Path(run["run_dir"]) / "config.yaml"))
+        cfg = wiring.load(str(Path(run["run_dir"]) / "config.yaml"))
         assert (cfg.agent.lr, cfg.seed) == (float(run["overrides"][0].split("=")[1]), run["seed"])
         assert [s for s, _ in read_scalars(run["run_dir"])["eval/episodic_return"]] == [200, 400]
     # the plot groups by config minus seed: one curve per learning rate, two runs each

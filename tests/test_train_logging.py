@@ -66,9 +66,9 @@ def test_run_directory_contents(cartpole_run):
     best_step = max(evals, key=lambda sv: (sv[1], -sv[0]))[0]  # the first evaluation with the top score
     assert torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)["step"] == best_step
     assert f"evaluate.py {run_dir / 'checkpoints' / 'best.pt'}" in res.stdout
-    from howsure import config
+    from howsure import wiring
 
-    saved = config.load(run_dir / "config.yaml")
+    saved = wiring.load(run_dir / "config.yaml")
     assert saved.agent.gamma == 0.9 and saved.total_steps == 3000
 
 

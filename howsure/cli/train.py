@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from howsure import config, envs, rundir, tracking
+from howsure import envs, rundir, tracking, wiring
 from howsure.cli import command
 from howsure.errors import UserError, cli_main
 from howsure.runtime import resolve_auto
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 rundir.release(run_dir)  # load_resume locked it
                 raise
     else:
-        cfg = config.load(args.config, overrides)
+        cfg = wiring.load(args.config, overrides)
         if cfg.log.track:
             tracking.require_wandb()  # before the run directory exists
         envs.register_third_party(cfg.env.register)
