@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from howsure.agents.bayes_network import BayesQNetwork, Noise, place_names
+from howsure.agents.bootstrap import bootstrap_masks
 from howsure.agents.dqn import DQNAgent, TDConfig, td_loss, td_target
 from howsure.agents.recurrent import unroll
 from howsure.replay.batch import Batch
@@ -55,6 +56,9 @@ class BayesDQNConfig(TDConfig):
     prior_scale: float = 0.0  # beta of the randomized prior function; 0 disables it
     target_dropout: Literal["shared", "off"] = "shared"  # target net: the online pass's noise, or none
     n_masks: int = 0  # 0: a fresh dropout mask per draw; K > 0: draws pick one of K masks fixed at init
+    # n_masks > 0: chance that a mask trains on a given transition, a fixed function of its replay
+    # slot (each mask its own bootstrap of the data, as boot_dqn's heads); 1.0: every mask sees all
+    mask_bootstrap: float = 1.0
 
 
 class BayesDQNAgent(DQNAgent):
@@ -75,9 +79,17 @@ class BayesDQNAgent(DQNAgent):
             raise UserError(f"agent.n_masks={cfg.n_masks}: use 0 (a fresh mask per draw) or at least 2 fixed masks")
         if cfg.n_draws < 2:
             raise UserError(f"agent.n_draws={cfg.n_draws}: need at least 2 draws to measure uncertainty")
+        if cfg.mask_bootstrap < 1.0 and cfg.n_masks == 0:
+            raise UserError(f"agent.mask_bootstrap={cfg.mask_bootstrap} needs fixed masks to bootstrap: "
+                            "set agent.n_masks (e.g. 10) or agent.mask_bootstrap=1")
         super().__init__(cfg, spec, **kwargs)
         if self.memory is not None and cfg.prior_scale > 0:
             raise UserError("agent.prior_scale > 0 with a recurrent encoder is not supported; set agent.prior_scale=0")
+        if self.memory is not None and cfg.mask_bootstrap < 1.0:
+            raise UserError("agent.mask_bootstrap < 1 with a recurrent encoder is not supported; set it to 1")
+        # which masks train on which replay slots (drawn only when used, so other runs keep their RNG stream)
+        self.mask_seed = int(self.rng.integers(2**62)) if cfg.mask_bootstrap < 1.0 else 0
+        self._kept = np.ones(0, np.float32)  # training_noise: rows some mask may train on
         self._episode_noise: Noise = {}  # thompson_episode: rows = envs, held until begin_episode
         self._last_std = np.zeros(0)
         self._sums = {"train": [0.0, 0], "eval": [0.0, 0]}
@@ -135,15 +147,15 @@ class BayesDQNAgent(DQNAgent):
             draws = self.q.draws(feats, c.n_draws)  # (T, n, A)
             if not training:
                 q = draws.mean(0) if c.eval_dropout else self.q.q_values(feats, None)
-            elif c.exploration == "thompson":
-                q = draws[0]
+            elif c.exploration == "thompson":  # one posterior member per row
+                q = draws[0] if self.q.n_masks == 0 else draws[self.rng.integers(len(draws), size=n), np.arange(n)]
             elif c.exploration == "thompson_episode":
                 self._ensure_rows(n)
                 q = self.q.q_values(feats, {k: v[:n] for k, v in self._episode_noise.items()})
             else:
                 q = draws.mean(0) + c.ucb_kappa * draws.std(0, unbiased=False)
             actions = q.argmax(dim=1)
-            chosen = draws.gather(2, actions.view(1, n, 1).expand(c.n_draws, n, 1)).squeeze(2)
+            chosen = draws.gather(2, actions.view(1, n, 1).expand(len(draws), n, 1)).squeeze(2)
             std = chosen.std(0, unbiased=False).cpu().numpy()
         actions = actions.cpu().numpy()
         eps = c.epsilon_floor if training else epsilon
@@ -187,7 +199,7 @@ class BayesDQNAgent(DQNAgent):
     def update(self, batch: Batch) -> dict[str, float]:
         c = self.cfg
         batch = batch.to(self.device)
-        noise = self.q.draw_noise(len(batch), self.device)
+        noise, weights = self.training_noise(batch), batch.weights
         if isinstance(batch, SequenceBatch):
             q_taken, target = self.sequence_q_and_target(batch, noise)
         else:
@@ -197,13 +209,27 @@ class BayesDQNAgent(DQNAgent):
                 t_noise = noise if c.target_dropout == "shared" else None
                 next_online = self.q(batch.next_obs, t_noise) if c.double_dqn else None
                 target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs, t_noise), next_online)
-        loss, _ = td_loss(q_taken, target, c.loss, batch.weights)
+        if c.mask_bootstrap < 1.0 and not isinstance(batch, SequenceBatch):  # rows no mask may train on
+            kept = torch.as_tensor(self._kept, device=q_taken.device)
+            weights = kept if weights is None else weights * kept
+        loss, _ = td_loss(q_taken, target, c.loss, weights)
         weight_reg, drop_reg = self.q.regularisers(c.length_scale, self.n_data(batch), c.tau_precision)
         self.apply_gradients(loss + weight_reg + drop_reg)
         metrics = {"losses/td_loss": loss.item(), "losses/weight_reg": weight_reg.item(),
                    "losses/dropout_reg": drop_reg.item(), "values/q_mean": q_taken.mean().item()}
         metrics.update({f"uncertainty/dropout_p/{k}": v for k, v in self.q.rates().items()})
         return metrics
+
+    def training_noise(self, batch) -> Noise:
+        """A mask per row; with mask_bootstrap < 1, one of the masks whose bootstrap keeps the row's
+        replay slot (a row that no mask keeps is given weight 0 in the loss)."""
+        c = self.cfg
+        if c.mask_bootstrap >= 1.0 or isinstance(batch, SequenceBatch) or batch.indices is None:
+            return self.q.draw_noise(len(batch), self.device)
+        allowed = bootstrap_masks(np.asarray(batch.indices), c.n_masks, c.mask_bootstrap, self.mask_seed)
+        pick = (self.rng.random(allowed.shape) + allowed).argmax(1)  # uniform among the allowed ones
+        self._kept = allowed.max(1)
+        return self.q.mask_noise(torch.as_tensor(pick, device=self.device))
 
     def sequence_q_and_target(self, batch: SequenceBatch, noise=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Recurrent encoder (agents/recurrent.py): one dropout mask per window, held over its steps
@@ -227,3 +253,10 @@ class BayesDQNAgent(DQNAgent):
                                next_online)
         return q_taken, target
 
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "mask_seed": self.mask_seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.mask_seed = int(state.get("mask_seed", 0))  # checkpoints before mask_bootstrap: unused

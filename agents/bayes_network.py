@@ -63,9 +63,12 @@ class BayesQNetwork(nn.Module):
     # -- noise ----------------------------------------------------------------------------
     def draw_noise(self, batch: int, device=None) -> Noise:
         if self.n_masks > 0:
-            idx = torch.randint(self.n_masks, (batch,), device=device)
-            return {name: getattr(self, f"pool_{name}")[idx] for name in self.dropouts}
+            return self.mask_noise(torch.randint(self.n_masks, (batch,), device=device))
         return {name: torch.rand(batch, d.in_features, device=device) for name, d in self.dropouts.items()}
+
+    def mask_noise(self, idx: torch.Tensor) -> Noise:
+        """n_masks > 0: the noise of fixed masks `idx` (B,), one per row."""
+        return {name: getattr(self, f"pool_{name}")[idx] for name in self.dropouts}
 
     # -- forward --------------------------------------------------------------------------
     def features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -95,12 +98,17 @@ class BayesQNetwork(nn.Module):
         return self.q_values(self.features(obs), noise, relaxed)
 
     def draws(self, feats: tuple[torch.Tensor, torch.Tensor | None], n_draws: int) -> torch.Tensor:
-        """Q under n_draws fresh masks per row: (n_draws, B, A)."""
+        """Q under n_draws fresh masks per row: (n_draws, B, A). With n_masks > 0, every fixed mask
+        once instead, in order (n_masks, B, A): the whole implicit ensemble, no sampling noise."""
         feat, prior_feat = feats
         b = feat.shape[0]
-        rep = (feat.repeat(n_draws, 1), None if prior_feat is None else prior_feat.repeat(n_draws, 1))
-        q = self.q_values(rep, self.draw_noise(b * n_draws, feat.device))
-        return q.reshape(n_draws, b, -1)
+        n = self.n_masks if self.n_masks > 0 else n_draws
+        rep = (feat.repeat(n, 1), None if prior_feat is None else prior_feat.repeat(n, 1))
+        if self.n_masks > 0:
+            noise = self.mask_noise(torch.arange(n, device=feat.device).repeat_interleave(b))
+        else:
+            noise = self.draw_noise(b * n, feat.device)
+        return self.q_values(rep, noise).reshape(n, b, -1)
 
     # -- Concrete Dropout -----------------------------------------------------------------
     def rates(self) -> dict[str, float]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from howsure.agents.bootstrap import bootstrap_masks
 from howsure.agents.dqn import DQNAgent, DQNConfig, td_loss, td_target
 from howsure.agents.heads import QHead
 from howsure.agents.priors import init_prior
@@ -33,34 +34,6 @@ class BootDQNConfig(DQNConfig):
     shared_encoder: bool = True  # False: one encoder per head (bsuite's ensemble of K networks)
     epsilon_start: float = 0.0  # exploration comes from the heads; epsilon stays as an optional floor
     epsilon_end: float = 0.0
-
-
-# ------------------------------------------------------------------ bootstrap masks, as a pure function
-
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * _MIX1
-    x = (x ^ (x >> np.uint64(27))) * _MIX2
-    return x ^ (x >> np.uint64(31))
-
-
-def bootstrap_masks(indices: np.ndarray, num_heads: int, prob: float, seed: int) -> np.ndarray:
-    """(B, K) float32 masks, each entry Bernoulli(prob), a fixed function of (replay slot, head, seed).
-
-    The replay knows nothing about agents, so the mask is not stored with the transition; it is
-    recomputed from the slot index on every sample, hence a transition keeps its mask for life.
-    A slot reused after the ring buffer wraps gives its new transition the old mask: still an
-    independent Bernoulli draw with respect to the data, as the bootstrap needs.
-    """
-    slots = np.asarray(indices, dtype=np.uint64).reshape(-1, 1)
-    heads = np.arange(num_heads, dtype=np.uint64).reshape(1, -1)
-    with np.errstate(over="ignore"):
-        key = _splitmix64(np.uint64(seed % 2**63) ^ _splitmix64(slots * np.uint64(num_heads) + heads))
-    uniform = (key >> np.uint64(11)).astype(np.float64) * 2.0**-53
-    return (uniform < prob).astype(np.float32)
 
 
 # ------------------------------------------------------------------ the network

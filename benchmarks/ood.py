@@ -1,17 +1,18 @@
-"""How sure is my NN? Epistemic uncertainty as an out-of-distribution detector.
+"""How sure is my NN? Epistemic uncertainty as an out-of-distribution detector, over seeds and agents.
 
-  python benchmarks/ood.py RUN_DIR --ood-env Acrobot-v1 --png benchmarks/results/ood.png
+  python benchmarks/ood.py RUN_DIR [RUN_DIR ...] --ood-env Acrobot-v1 --png OUT.png --json OUT.json
 
-In-distribution: observations the trained agent meets playing its own game (its evaluation
+In-distribution: observations a trained agent meets playing its own game (its evaluation
 policy, held-out seeds). Out-of-distribution: observations of another env (random actions, since
 the agent's actions need not fit its action space). Every observation is scored by the agent's
-epistemic std (std over dropout draws of the chosen action's Q: agent.last_epistemic_std() after
-an evaluation act()). Prints, and writes as JSON, the AUROC of that score separating the two
-sets (0.5: blind, 1.0: every OOD observation more uncertain than every familiar one) and a
-histogram PNG of both. Vector observations of a longer OOD env are truncated to the agent's
-length (e.g. Acrobot's first 4 numbers, cos/sin of its two joint angles, fed to a CartPole
-agent); this is said in the output. Passing the agent's own env id gives a near-OOD control:
-the same game under a random policy.
+epistemic std: the std over its posterior (dropout draws or masks for bayes_dqn, heads for
+boot_dqn; agent.q_spread) of the Q of the action its mean Q picks. Prints, and writes as JSON,
+per run the AUROC of that score separating the two sets (0.5: blind, 1.0: every OOD observation
+more uncertain than every familiar one) and per agent the mean, spread and minimum over its runs,
+and a PNG of both std distributions, one panel per run. Vector observations of a longer OOD env are
+truncated to the agent's length (e.g. Acrobot's first 4 numbers, cos/sin of its two joint angles,
+fed to a CartPole agent); this is said in the output. Passing the agent's own env id gives a
+near-OOD control: the same game under a random policy.
 """
 
 from __future__ import annotations
@@ -75,69 +76,96 @@ def fit_shape(obs: np.ndarray, shape: tuple[int, ...], ood_id: str) -> tuple[np.
                     "pick an env with the same shape (or a longer vector, which is truncated)")
 
 
-def scores(agent, obs: np.ndarray, step: int, chunk: int = 256) -> np.ndarray:
-    if not agent.reports_uncertainty:
-        raise UserError("this agent reports no epistemic uncertainty; train a bayes_dqn run for the OOD screen")
+def scores(agent, obs: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Epistemic std of the greedy action's Q (the action of the posterior mean), per observation."""
     out = []
     for i in range(0, len(obs), chunk):
-        agent.act(obs[i : i + chunk], step, epsilon=0.0)
-        out.append(np.asarray(agent.last_epistemic_std()).copy())
+        spread = agent.q_spread(obs[i : i + chunk])
+        if spread is None:
+            raise UserError(f"agent {agent.cfg.name!r} has no epistemic spread to score with; "
+                            "train a bayes_dqn or boot_dqn run for the OOD screen")
+        mean, std = spread
+        out.append(std[np.arange(len(std)), mean.argmax(1)])
     return np.concatenate(out)
 
 
-def histogram(in_s: np.ndarray, out_s: np.ndarray, labels: tuple[str, str], title: str, path: Path) -> None:
+def screen(path: str, ood_env: str, n_obs: int, seed: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One run's OOD screen: its result row and the in / out scores."""
+    cfg, agent, meta = load_run(path)
+    seeding.seed_everything(seed)
+    step = int(meta.get("step", 0))
+    own = envs.make_env(cfg.env)
+    spec = envs.spec_of(cfg.env.id, own)
+    in_obs = collect(own, n_obs, seed, lambda o: int(agent.act(o[None], step, epsilon=0.0)[0]))
+    own.close()
+    other = envs.make_env(dataclasses.replace(cfg.env, id=ood_env, kwargs={}, max_episode_steps=None))
+    other.action_space.seed(seed)
+    ood_obs = collect(other, n_obs, seed + 1, lambda o: other.action_space.sample())
+    other.close()
+    ood_obs, how = fit_shape(ood_obs, spec.obs_shape, ood_env)
+    s_in, s_out = scores(agent, in_obs.astype(spec.obs_dtype)), scores(agent, ood_obs.astype(spec.obs_dtype))
+    row = {"run": str(path), "agent": cfg.agent.name, "seed": cfg.seed, "agent_env": cfg.env.id,
+           "checkpoint_step": step, "observations": how, "auroc": round(auroc(s_in, s_out), 4),
+           "epistemic_std_in_median": float(np.median(s_in)), "epistemic_std_ood_median": float(np.median(s_out))}
+    return row, s_in, s_out
+
+
+def summarise(rows: list[dict]) -> dict[str, dict]:
+    """Per agent: the AUROC of each run, their mean, std and minimum."""
+    out: dict[str, dict] = {}
+    for name in dict.fromkeys(r["agent"] for r in rows):
+        values = [r["auroc"] for r in rows if r["agent"] == name]
+        out[name] = {"runs": len(values), "aurocs": values, "mean": round(float(np.mean(values)), 4),
+                     "std": round(float(np.std(values)), 4), "min": min(values)}
+    return out
+
+
+def histograms(panels: list[tuple[dict, np.ndarray, np.ndarray]], ood_env: str, path: Path) -> None:
+    """One panel per run: the std distribution on its own game and on the OOD observations."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hi = np.quantile(np.concatenate([in_s, out_s]), 0.995)
-    bins = np.linspace(0, hi if hi > 0 else 1.0, 60)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.hist(np.clip(in_s, 0, bins[-1]), bins, alpha=0.6, density=True, label=labels[0])
-    ax.hist(np.clip(out_s, 0, bins[-1]), bins, alpha=0.6, density=True, label=labels[1])
-    ax.set(xlabel="epistemic std of the chosen action's Q (over dropout draws)", ylabel="density", title=title)
-    ax.legend()
+    cols = min(len(panels), 5)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (row, s_in, s_out) in zip(axes.flat, panels):
+        hi = np.quantile(np.concatenate([s_in, s_out]), 0.995)
+        bins = np.linspace(0, hi if hi > 0 else 1.0, 50)
+        ax.hist(np.clip(s_in, 0, bins[-1]), bins, alpha=0.6, density=True, label=f"{row['agent_env']} (own game)")
+        ax.hist(np.clip(s_out, 0, bins[-1]), bins, alpha=0.6, density=True, label=f"{ood_env} (random actions)")
+        ax.set_title(f"{row['agent']} seed {row['seed']}: AUROC {row['auroc']:.3f}", fontsize=9)
+        ax.set_yticks([])
+    axes.flat[0].legend(fontsize=7)
+    fig.supxlabel("epistemic std of the greedy action's Q over the posterior")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", help="run directory or checkpoint of a bayes_dqn agent")
+    p.add_argument("paths", nargs="+", help="run directories or checkpoints (bayes_dqn, boot_dqn), e.g. one per seed")
     p.add_argument("--ood-env", required=True, help="env id of the other game (e.g. Acrobot-v1)")
     p.add_argument("--observations", type=int, default=3000, help="observations per set")
     p.add_argument("--seed", type=int, default=777, help="seed of the episodes (held out from training)")
-    p.add_argument("--png", default=None, help="histogram PNG (default: no plot)")
+    p.add_argument("--png", default=None, help="PNG of the std distributions, a panel per run (default: none)")
     p.add_argument("--json", default=None, help="write the result as JSON")
     args = p.parse_args(argv)
     started = machine.describe()
-    cfg, agent, meta = load_run(args.path)
-    seeding.seed_everything(args.seed)
-    step = int(meta.get("step", 0))
-    own = envs.make_env(cfg.env)
-    spec = envs.spec_of(cfg.env.id, own)
-    in_obs = collect(own, args.observations, args.seed, lambda o: int(agent.act(o[None], step, epsilon=0.0)[0]))
-    own.close()
     envs.check_id(args.ood_env)
-    other = envs.make_env(dataclasses.replace(cfg.env, id=args.ood_env, kwargs={}, max_episode_steps=None))
-    other.action_space.seed(args.seed)
-    ood_obs = collect(other, args.observations, args.seed + 1, lambda o: other.action_space.sample())
-    other.close()
-    ood_obs, how = fit_shape(ood_obs, spec.obs_shape, args.ood_env)
-    s_in = scores(agent, in_obs.astype(spec.obs_dtype), step)
-    s_out = scores(agent, ood_obs.astype(spec.obs_dtype), step)
-    result = {"agent_env": cfg.env.id, "ood_env": args.ood_env, "observations": how,
-              "in_policy": "agent (evaluation)", "ood_policy": "uniform random",
-              "n_in": len(s_in), "n_ood": len(s_out), "auroc": round(auroc(s_in, s_out), 4),
-              "epistemic_std_in_median": float(np.median(s_in)), "epistemic_std_ood_median": float(np.median(s_out)),
-              "checkpoint_step": step, "machine": machine.ended(started)}
+    panels = [screen(path, args.ood_env, args.observations, args.seed) for path in args.paths]
+    rows = [row for row, _, _ in panels]
+    result = {"ood_env": args.ood_env, "in_policy": "agent (evaluation)", "ood_policy": "uniform random",
+              "n_in": args.observations, "n_ood": args.observations, "runs": rows, "by_agent": summarise(rows),
+              "machine": machine.ended(started)}
     if args.png:
-        histogram(s_in, s_out, (f"{cfg.env.id} (agent's own game)", f"{args.ood_env} (random actions)"),
-                  f"OOD screen: AUROC {result['auroc']:.3f}\n({how})", Path(args.png))
+        histograms(panels, args.ood_env, Path(args.png))
         result["png"] = args.png
     print(json.dumps(result, indent=2))
     if args.json:

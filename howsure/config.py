@@ -352,6 +352,7 @@ RULES: dict[str, Check] = {
     "agent.ucb_kappa": NON_NEGATIVE,
     "agent.n_draws": COUNT,
     "agent.n_masks": NON_NEGATIVE_INT,
+    "agent.mask_bootstrap": RATE,
     "encoder.mlp.hidden_sizes": COUNT,
     "encoder.nature_cnn.features": COUNT,
     "encoder.nips_cnn.features": COUNT,

@@ -219,3 +219,41 @@ def test_fixed_mask_pool_draws_from_its_members_and_survives_a_checkpoint():
     assert torch.equal(getattr(other.q, f"pool_{name}"), getattr(agent.q, f"pool_{name}"))
     with pytest.raises(UserError, match="n_masks=1"):
         make_agent(wiring.load("configs/bayes_dqn_cartpole.yaml", ["agent.n_masks=1"]), spec)
+
+
+def test_fixed_masks_are_each_drawn_once_for_the_spread():
+    agent = agent_for("agent.n_masks=4", "agent.n_draws=10")
+    obs = torch.as_tensor(observations(8))
+    feats = agent.q.features(obs)
+    with torch.no_grad():
+        a, b = agent.q.draws(feats, 10), agent.q.draws(feats, 10)
+        assert a.shape == (4, 8, 2) and torch.equal(a, b)  # every member once, in order: no sampling noise
+        member = agent.q.q_values(feats, agent.q.mask_noise(torch.full((8,), 2)))
+        assert torch.allclose(a[2], member)
+    agent.act(observations(8), 0)
+    mean, std = agent.q_spread(observations(8))
+    assert mean.shape == std.shape == (8, 2) and (std > 0).all()
+
+
+def test_mask_bootstrap_trains_each_mask_on_its_own_slots():
+    from howsure.agents.bootstrap import bootstrap_masks
+
+    agent = agent_for("agent.n_masks=4", "agent.mask_bootstrap=0.5", seed=3)
+    slots = np.arange(200)
+    batch = Batch(torch.as_tensor(observations(200)), torch.zeros(200, dtype=torch.int64), torch.zeros(200),
+                  torch.as_tensor(observations(200, seed=1)), torch.full((200,), 0.99), indices=slots)
+    noise = agent.training_noise(batch)
+    allowed = bootstrap_masks(slots, 4, 0.5, agent.mask_seed)
+    name = next(iter(noise))
+    pool = getattr(agent.q, f"pool_{name}")
+    picked = [int(torch.nonzero((pool == row).all(1))[0]) for row in noise[name]]
+    kept = allowed.max(1) == 1  # a slot no mask keeps (1 in 16 here) is trained with weight 0
+    assert 0 < (~kept).sum() < 30
+    assert all(allowed[i, k] == 1 for i, k in enumerate(picked) if kept[i])  # a mask whose bootstrap keeps the slot
+    assert len(set(picked)) == 4
+    np.testing.assert_array_equal(agent._kept, allowed.max(1))
+    assert np.isfinite(agent.update(batch)["losses/td_loss"])
+    with pytest.raises(UserError, match="mask_bootstrap=0.5 needs fixed masks"):
+        agent_for("agent.mask_bootstrap=0.5")
+    with pytest.raises(UserError, match="'agent.mask_bootstrap' must be in"):
+        agent_for("agent.n_masks=4", "agent.mask_bootstrap=0")
