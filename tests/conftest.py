@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the xdist workers already share every core: each process the tests start (train.py, evaluate.py,
+# Ray actors) runs torch on one thread, so no process spin-waits for a core another one holds
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def run_cli(script: str, *args: str, timeout: float = 600, env: dict | None = None,
@@ -22,6 +25,17 @@ def run_cli(script: str, *args: str, timeout: float = 600, env: dict | None = No
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def train_in_process(*args: str) -> int:
+    """train.py's entry point called in this process (no interpreter start-up, torch already
+    imported): its exit code, 0 or that of the one-line error."""
+    from howsure.cli.train import main
+
+    try:
+        return main(list(args))
+    except SystemExit as stop:
+        return int(stop.code or 0)
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +56,9 @@ def assert_one_line(res, *needles: str) -> None:
     assert "Traceback" not in res.stderr
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long learning tests (marked slow) first, so the xdist workers finish together instead of
+    one of them starting a minutes-long test when the rest of the suite is done."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

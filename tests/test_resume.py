@@ -9,11 +9,11 @@ import time
 import torch
 
 from howsure.logger import read_scalars
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, train_in_process
 
 ARGS = ["--config", "configs/dqn_cartpole.yaml", "agent.learning_starts_steps=300", "log.every_steps=250",
         "eval.every_steps=1000", "eval.episodes=2", "agent.epsilon_decay_steps=3000",
-        "checkpoint_every_steps=1000", "--quiet"]
+        "checkpoint_every_steps=1000", "--quiet", "encoder.mlp.hidden_sizes=[64,64]", "agent.batch_size=32"]
 
 
 def load(run_dir):
@@ -22,10 +22,9 @@ def load(run_dir):
 
 def test_resume_continues_without_gaps_or_duplicates(tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
-    assert run_cli("train.py", *ARGS, f"run_dir={full}", "total_steps=2000").returncode == 0
-    assert run_cli("train.py", *ARGS, f"run_dir={part}", "total_steps=1000").returncode == 0
-    res = run_cli("train.py", "--resume", str(part), "total_steps=2000", "--quiet")
-    assert res.returncode == 0, res.stderr
+    assert train_in_process(*ARGS, f"run_dir={full}", "total_steps=2000") == 0
+    assert train_in_process(*ARGS, f"run_dir={part}", "total_steps=1000") == 0
+    assert train_in_process("--resume", str(part), "total_steps=2000", "--quiet") == 0
 
     a, b = load(full), load(part)
     assert a["step"] == b["step"] == 2000
