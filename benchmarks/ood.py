@@ -89,7 +89,8 @@ def scores(agent, obs: np.ndarray, chunk: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
-def screen(path: str, ood_env: str, n_obs: int, seed: int) -> tuple[dict, np.ndarray, np.ndarray]:
+def screen(path: str, ood_env: str, n_obs: int, seed: int,
+           label: str | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
     """One run's OOD screen: its result row and the in / out scores."""
     cfg, agent, meta = load_run(path)
     seeding.seed_everything(seed)
@@ -104,17 +105,17 @@ def screen(path: str, ood_env: str, n_obs: int, seed: int) -> tuple[dict, np.nda
     other.close()
     ood_obs, how = fit_shape(ood_obs, spec.obs_shape, ood_env)
     s_in, s_out = scores(agent, in_obs.astype(spec.obs_dtype)), scores(agent, ood_obs.astype(spec.obs_dtype))
-    row = {"run": str(path), "agent": cfg.agent.name, "seed": cfg.seed, "agent_env": cfg.env.id,
-           "checkpoint_step": step, "observations": how, "auroc": round(auroc(s_in, s_out), 4),
+    row = {"run": str(path), "agent": cfg.agent.name, "label": label or cfg.agent.name, "seed": cfg.seed,
+           "agent_env": cfg.env.id, "checkpoint_step": step, "observations": how, "auroc": round(auroc(s_in, s_out), 4),
            "epistemic_std_in_median": float(np.median(s_in)), "epistemic_std_ood_median": float(np.median(s_out))}
     return row, s_in, s_out
 
 
 def summarise(rows: list[dict]) -> dict[str, dict]:
-    """Per agent: the AUROC of each run, their mean, std and minimum."""
+    """Per label (the agent's name unless --labels): the AUROC of each run, their mean, std and minimum."""
     out: dict[str, dict] = {}
-    for name in dict.fromkeys(r["agent"] for r in rows):
-        values = [r["auroc"] for r in rows if r["agent"] == name]
+    for name in dict.fromkeys(r["label"] for r in rows):
+        values = [r["auroc"] for r in rows if r["label"] == name]
         out[name] = {"runs": len(values), "aurocs": values, "mean": round(float(np.mean(values)), 4),
                      "std": round(float(np.std(values)), 4), "min": min(values)}
     return out
@@ -137,7 +138,7 @@ def histograms(panels: list[tuple[dict, np.ndarray, np.ndarray]], ood_env: str, 
         bins = np.linspace(0, hi if hi > 0 else 1.0, 50)
         ax.hist(np.clip(s_in, 0, bins[-1]), bins, alpha=0.6, density=True, label=f"{row['agent_env']} (own game)")
         ax.hist(np.clip(s_out, 0, bins[-1]), bins, alpha=0.6, density=True, label=f"{ood_env} (random actions)")
-        ax.set_title(f"{row['agent']} seed {row['seed']}: AUROC {row['auroc']:.3f}", fontsize=9)
+        ax.set_title(f"{row['label']} seed {row['seed']}: AUROC {row['auroc']:.3f}", fontsize=9)
         ax.set_yticks([])
     axes.flat[0].legend(fontsize=7)
     fig.supxlabel("epistemic std of the greedy action's Q over the posterior")
@@ -154,15 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ood-env", required=True, help="env id of the other game (e.g. Acrobot-v1)")
     p.add_argument("--observations", type=int, default=3000, help="observations per set")
     p.add_argument("--seed", type=int, default=777, help="seed of the episodes (held out from training)")
+    p.add_argument("--labels", default=None,
+                   help="comma-separated, one per run: groups the summary (default: the agent's name)")
     p.add_argument("--png", default=None, help="PNG of the std distributions, a panel per run (default: none)")
     p.add_argument("--json", default=None, help="write the result as JSON")
     args = p.parse_args(argv)
     started = machine.describe()
     envs.check_id(args.ood_env)
-    panels = [screen(path, args.ood_env, args.observations, args.seed) for path in args.paths]
+    labels = args.labels.split(",") if args.labels else [None] * len(args.paths)
+    if len(labels) != len(args.paths):
+        raise UserError(f"--labels has {len(labels)} names for {len(args.paths)} runs; give one per run")
+    panels = [screen(path, args.ood_env, args.observations, args.seed, label)
+              for path, label in zip(args.paths, labels)]
     rows = [row for row, _, _ in panels]
     result = {"ood_env": args.ood_env, "in_policy": "agent (evaluation)", "ood_policy": "uniform random",
-              "n_in": args.observations, "n_ood": args.observations, "runs": rows, "by_agent": summarise(rows),
+              "n_in": args.observations, "n_ood": args.observations, "runs": rows, "by_label": summarise(rows),
               "machine": machine.ended(started)}
     if args.png:
         histograms(panels, args.ood_env, Path(args.png))

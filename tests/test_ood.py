@@ -20,19 +20,19 @@ def test_screen_over_seeds_and_agents_writes_json_and_plot(tmp_path):
     runs = [short_run(tmp_path, "bayes_dqn_cartpole", 0), short_run(tmp_path, "bayes_dqn_cartpole", 1),
             short_run(tmp_path, "boot_dqn_cartpole", 0)]
     out, png = tmp_path / "ood.json", tmp_path / "ood.png"
-    assert main([*map(str, runs), "--ood-env", "Acrobot-v1", "--observations", "300",
+    assert main([*map(str, runs), "--ood-env", "Acrobot-v1", "--observations", "300", "--labels", "a,a,b",
                  "--json", str(out), "--png", str(png)]) == 0
     result = json.loads(out.read_text())
     assert [(r["agent"], r["seed"]) for r in result["runs"]] == [("bayes_dqn", 0), ("bayes_dqn", 1), ("boot_dqn", 0)]
     assert all(0.0 <= r["auroc"] <= 1.0 and r["epistemic_std_ood_median"] > 0 for r in result["runs"])
-    bayes = result["by_agent"]["bayes_dqn"]
+    bayes = result["by_label"]["a"]
     assert bayes["runs"] == 2 and bayes["mean"] == round(float(np.mean(bayes["aurocs"])), 4)
-    assert result["by_agent"]["boot_dqn"]["runs"] == 1
+    assert result["by_label"]["b"]["runs"] == 1
     assert "truncated from 6 to the first 4" in result["runs"][0]["observations"]
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_summary_and_auroc_by_hand():
-    rows = [{"agent": "a", "auroc": 0.9}, {"agent": "b", "auroc": 0.5}, {"agent": "a", "auroc": 0.7}]
+    rows = [{"label": "a", "auroc": 0.9}, {"label": "b", "auroc": 0.5}, {"label": "a", "auroc": 0.7}]
     assert summarise(rows)["a"] == {"runs": 2, "aurocs": [0.9, 0.7], "mean": 0.8, "std": 0.1, "min": 0.7}
     assert auroc(np.array([0.0, 1.0]), np.array([2.0, 3.0])) == 1.0
