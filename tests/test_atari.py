@@ -45,7 +45,7 @@ def test_pong_training_run_and_video(tmp_path):
     from tests.conftest import run_cli
 
     run_dir = tmp_path / "pong"
-    res = run_cli("train.py", "--config", "configs/dqn_pong.yaml", f"run_dir={run_dir}", "total_steps=2000",
+    res = run_cli("train.py", "--config", "configs/dqn_pong.yaml", f"run_dir={run_dir}", "total_steps=1000",
                   "replay.capacity_steps=5000", "agent.learning_starts_steps=500", "eval.every_steps=0",
                   "torch_threads=1", "--quiet")
     assert res.returncode == 0, res.stderr

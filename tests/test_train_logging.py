@@ -19,7 +19,8 @@ def cartpole_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
     res = run_cli("train.py", "--config", "configs/dqn_cartpole.yaml", f"run_dir={run_dir}", "total_steps=3000",
                   "agent.learning_starts_steps=500", "eval.every_steps=1500", "eval.episodes=4",
-                  "log.every_steps=500", "agent.gamma=0.9", "--quiet")
+                  "log.every_steps=500", "agent.gamma=0.9", "--quiet",
+                  "encoder.mlp.hidden_sizes=[64,64]", "agent.batch_size=32")  # small: the logging is checked
     assert res.returncode == 0, res.stderr
     return run_dir, res
 
