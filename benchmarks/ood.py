@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,7 @@ def histograms(panels: list[tuple[dict, np.ndarray, np.ndarray]], ood_env: str, 
 
     cols = min(len(panels), 5)
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, (row, s_in, s_out) in zip(axes.flat, panels):
@@ -138,7 +139,7 @@ def histograms(panels: list[tuple[dict, np.ndarray, np.ndarray]], ood_env: str, 
         bins = np.linspace(0, hi if hi > 0 else 1.0, 50)
         ax.hist(np.clip(s_in, 0, bins[-1]), bins, alpha=0.6, density=True, label=f"{row['agent_env']} (own game)")
         ax.hist(np.clip(s_out, 0, bins[-1]), bins, alpha=0.6, density=True, label=f"{ood_env} (random actions)")
-        ax.set_title(f"{row['label']} seed {row['seed']}: AUROC {row['auroc']:.3f}", fontsize=9)
+        ax.set_title(textwrap.fill(f"{row['label']} seed {row['seed']}: AUROC {row['auroc']:.3f}", 40), fontsize=8)
         ax.set_yticks([])
     axes.flat[0].legend(fontsize=7)
     fig.supxlabel("epistemic std of the greedy action's Q over the posterior")
