@@ -89,7 +89,6 @@ class BayesDQNAgent(DQNAgent):
             raise UserError("agent.mask_bootstrap < 1 with a recurrent encoder is not supported; set it to 1")
         # which masks train on which replay slots (drawn only when used, so other runs keep their RNG stream)
         self.mask_seed = int(self.rng.integers(2**62)) if cfg.mask_bootstrap < 1.0 else 0
-        self._kept = np.ones(0, np.float32)  # training_noise: rows some mask may train on
         self._episode_noise: Noise = {}  # thompson_episode: rows = envs, held until begin_episode
         self._last_std = np.zeros(0)
         self._sums = {"train": [0.0, 0], "eval": [0.0, 0]}
@@ -199,7 +198,8 @@ class BayesDQNAgent(DQNAgent):
     def update(self, batch: Batch) -> dict[str, float]:
         c = self.cfg
         batch = batch.to(self.device)
-        noise, weights = self.training_noise(batch), batch.weights
+        noise, kept = self.training_noise(batch)
+        weights = batch.weights
         if isinstance(batch, SequenceBatch):
             q_taken, target = self.sequence_q_and_target(batch, noise)
         else:
@@ -209,8 +209,8 @@ class BayesDQNAgent(DQNAgent):
                 t_noise = noise if c.target_dropout == "shared" else None
                 next_online = self.q(batch.next_obs, t_noise) if c.double_dqn else None
                 target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs, t_noise), next_online)
-        if c.mask_bootstrap < 1.0 and not isinstance(batch, SequenceBatch):  # rows no mask may train on
-            kept = torch.as_tensor(self._kept, device=q_taken.device)
+        if kept is not None:  # rows no mask may train on count 0
+            kept = torch.as_tensor(kept, device=q_taken.device)
             weights = kept if weights is None else weights * kept
         loss, _ = td_loss(q_taken, target, c.loss, weights)
         weight_reg, drop_reg = self.q.regularisers(c.length_scale, self.n_data(batch), c.tau_precision)
@@ -220,16 +220,15 @@ class BayesDQNAgent(DQNAgent):
         metrics.update({f"uncertainty/dropout_p/{k}": v for k, v in self.q.rates().items()})
         return metrics
 
-    def training_noise(self, batch) -> Noise:
-        """A mask per row; with mask_bootstrap < 1, one of the masks whose bootstrap keeps the row's
-        replay slot (a row that no mask keeps is given weight 0 in the loss)."""
+    def training_noise(self, batch) -> tuple[Noise, np.ndarray | None]:
+        """A mask per row, and with mask_bootstrap < 1 which rows some mask keeps (B,) 0/1: each row
+        gets one of the masks whose bootstrap keeps its replay slot; a row no mask keeps gets weight 0."""
         c = self.cfg
         if c.mask_bootstrap >= 1.0 or isinstance(batch, SequenceBatch) or batch.indices is None:
-            return self.q.draw_noise(len(batch), self.device)
+            return self.q.draw_noise(len(batch), self.device), None
         allowed = bootstrap_masks(np.asarray(batch.indices), c.n_masks, c.mask_bootstrap, self.mask_seed)
         pick = (self.rng.random(allowed.shape) + allowed).argmax(1)  # uniform among the allowed ones
-        self._kept = allowed.max(1)
-        return self.q.mask_noise(torch.as_tensor(pick, device=self.device))
+        return self.q.mask_noise(torch.as_tensor(pick, device=self.device)), allowed.max(1)
 
     def sequence_q_and_target(self, batch: SequenceBatch, noise=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Recurrent encoder (agents/recurrent.py): one dropout mask per window, held over its steps

@@ -242,7 +242,7 @@ def test_mask_bootstrap_trains_each_mask_on_its_own_slots():
     slots = np.arange(200)
     batch = Batch(torch.as_tensor(observations(200)), torch.zeros(200, dtype=torch.int64), torch.zeros(200),
                   torch.as_tensor(observations(200, seed=1)), torch.full((200,), 0.99), indices=slots)
-    noise = agent.training_noise(batch)
+    noise, rows_kept = agent.training_noise(batch)
     allowed = bootstrap_masks(slots, 4, 0.5, agent.mask_seed)
     name = next(iter(noise))
     pool = getattr(agent.q, f"pool_{name}")
@@ -251,7 +251,7 @@ def test_mask_bootstrap_trains_each_mask_on_its_own_slots():
     assert 0 < (~kept).sum() < 30
     assert all(allowed[i, k] == 1 for i, k in enumerate(picked) if kept[i])  # a mask whose bootstrap keeps the slot
     assert len(set(picked)) == 4
-    np.testing.assert_array_equal(agent._kept, allowed.max(1))
+    np.testing.assert_array_equal(rows_kept, allowed.max(1))
     assert np.isfinite(agent.update(batch)["losses/td_loss"])
     with pytest.raises(UserError, match="mask_bootstrap=0.5 needs fixed masks"):
         agent_for("agent.mask_bootstrap=0.5")
