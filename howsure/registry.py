@@ -54,18 +54,21 @@ class Registry(Generic[T]):
 _SECTIONS: dict[tuple, type] = {}
 
 
-def component_section(name: str, members: dict[str, type], selector: str, default: str) -> type:
+def component_section(name: str, members: dict[str, type], selector: str, default: str,
+                      shared: type | None = None) -> type:
     """A frozen dataclass with a `selector` field plus one sub-section per registered component.
+    `shared`: a frozen dataclass of settings several components read, whose fields (the selector
+    among them) come first.
 
     Cached, so the same registry contents always give the same class (configs compare equal).
     """
-    key = (name, selector, default, tuple(members.items()))
+    key = (name, selector, default, shared, tuple(members.items()))
     if key not in _SECTIONS:
-        _SECTIONS[key] = _make_section(name, members, selector, default)
+        _SECTIONS[key] = _make_section(name, members, selector, default, shared)
     return _SECTIONS[key]
 
 
-def _make_section(name: str, members: dict[str, type], selector: str, default: str) -> type:
-    fields_ = [(selector, str, field(default=default))]
+def _make_section(name: str, members: dict[str, type], selector: str, default: str, shared: type | None) -> type:
+    fields_ = [] if shared is not None else [(selector, str, field(default=default))]
     fields_ += [(n, cls, field(default_factory=cls)) for n, cls in members.items()]
-    return dataclasses.make_dataclass(name, fields_, frozen=True)
+    return dataclasses.make_dataclass(name, fields_, bases=() if shared is None else (shared,), frozen=True)

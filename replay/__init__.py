@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import dataclass, field
 
 from howsure.replay.atari import AtariReplay
 from howsure.replay.batch import Batch
@@ -11,7 +11,7 @@ from howsure.replay.sequence import SequenceReplay
 from howsure.replay.sequence_batch import SequenceBatch
 from howsure.replay.uniform import UniformReplay
 
-from howsure.registry import Registry
+from howsure.registry import Registry, component_section
 
 REPLAYS: Registry = Registry("replay kind")
 REPLAYS.register("uniform")(UniformReplay)
@@ -35,14 +35,9 @@ def replay_config_class() -> type:
     """The whole `replay` section: the shared settings plus one sub-section per kind that has
     settings of its own (a buffer class's `Settings`), e.g. replay.sequence.burn_in_steps."""
     members = {n: REPLAYS.get(n).Settings for n in REPLAYS if REPLAYS.get(n).Settings is not None}
-    key = tuple(members.items())
-    if key not in _SECTIONS:
-        fields_ = [(n, cls, field(default_factory=cls)) for n, cls in members.items()]
-        _SECTIONS[key] = make_dataclass("ReplayConfig", fields_, bases=(SharedReplaySettings,), frozen=True)
-    return _SECTIONS[key]
+    return component_section("ReplayConfig", members, "kind", "uniform", shared=SharedReplaySettings)
 
 
-_SECTIONS: dict[tuple, type] = {}
 ReplayConfig = replay_config_class()
 
 
