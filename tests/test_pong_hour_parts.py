@@ -15,7 +15,7 @@ from howsure.encoders.nips_cnn import NipsCNNConfig, NipsCNNEncoder
 
 from howsure import envs, wiring
 from howsure.errors import UserError
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_in_process
 
 HOUR = "configs/dqn_pong_hour.yaml"
 
@@ -298,7 +298,7 @@ def test_export_refuses_malformed_folders(tmp_path):
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "config.yaml").write_text("agent: {name: dqn}\n")
     (tmp_path / "e" / "model.safetensors").write_bytes(b"not a safetensors file")
-    res = run_cli("evaluate.py", str(tmp_path / "e"), "--episodes", "1")
+    res = run_in_process("evaluate.py", str(tmp_path / "e"), "--episodes", "1")
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "model.safetensors" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
@@ -308,7 +308,7 @@ def test_export_refuses_malformed_folders(tmp_path):
 
 @pytest.mark.parametrize("raw, ale", [("PongNoFrameskip-v4", "ALE/Pong-v5"), ("Breakout-v4", "ALE/Breakout-v5")])
 def test_raw_ale_ids_are_refused_with_the_ale_id(raw, ale, tmp_path):
-    res = run_cli("train.py", "--config", "configs/dqn_pong.yaml", f"env.id={raw}", f"run_dir={tmp_path / 'r'}")
+    res = run_in_process("train.py", "--config", "configs/dqn_pong.yaml", f"env.id={raw}", f"run_dir={tmp_path / 'r'}")
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert f"env.id={ale}" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 

@@ -24,7 +24,7 @@ from howsure.replay.files import collect
 from howsure import config, rundir, wiring
 from howsure.cli import evaluate, train
 from howsure.errors import UserError
-from tests.conftest import ROOT, assert_one_line, run_cli
+from tests.conftest import ROOT, assert_one_line, run_cli, run_in_process
 
 # one xdist worker runs this module, so its module-scoped run fixture trains once
 pytestmark = pytest.mark.xdist_group("test_reliability")
@@ -232,10 +232,10 @@ def test_every_rule_names_a_real_key():
 
 
 def test_bad_values_through_the_cli(tmp_path):
-    assert_one_line(run_cli("train.py", *CARTPOLE, f"run_dir={tmp_path}/r", "agent.gamma=1.5"),
+    assert_one_line(run_in_process("train.py", *CARTPOLE, f"run_dir={tmp_path}/r", "agent.gamma=1.5"),
                     "'agent.gamma'", "[0, 1]")
     assert not (tmp_path / "r").exists()
-    assert_one_line(run_cli("evaluate.py", str(tmp_path), "--seed", "-1"), "--seed", ">= 0")
+    assert_one_line(run_in_process("evaluate.py", str(tmp_path), "--seed", "-1"), "--seed", ">= 0")
 
 
 @pytest.mark.parametrize("content, needles", [

@@ -13,7 +13,7 @@ from howsure import wiring
 from howsure.errors import UserError
 from howsure.logger import read_scalars
 from howsure.sweep import grid_points, parse_grid, run_name
-from tests.conftest import assert_one_line, run_cli
+from tests.conftest import assert_one_line, run_cli, run_in_process
 
 TINY = ("total_steps=400", "agent.learning_starts_steps=100", "eval.every_steps=200", "eval.episodes=2",
         "eval.num_envs=2", "log.every_steps=200", "checkpoint_every_steps=0", "checkpoint_replay=false",
@@ -67,7 +67,7 @@ def test_grid_sweep_trains_every_point_and_seed(tmp_path):
 
 
 def test_a_misspelt_grid_key_is_refused_before_anything_trains(tmp_path):
-    res = run_cli("train.py", "--config", "configs/dqn_cartpole.yaml", "--sweep", "agent.lrr=1e-3,1e-4",
+    res = run_in_process("train.py", "--config", "configs/dqn_cartpole.yaml", "--sweep", "agent.lrr=1e-3,1e-4",
                   f"run_dir={tmp_path / 'g'}")
     assert_one_line(res, "agent.lrr", "agent.lr")
     assert not (tmp_path / "g").exists()
@@ -139,7 +139,7 @@ def test_track_mirrors_the_scalars_to_an_offline_wandb_run(tmp_path):
 
 
 def test_an_unknown_env_in_one_grid_point_is_refused_before_anything_trains(tmp_path):
-    res = run_cli("train.py", "--config", "configs/dqn_cartpole.yaml", "--sweep", "env.id=CartPole-v1,CartPolf-v1",
+    res = run_in_process("train.py", "--config", "configs/dqn_cartpole.yaml", "--sweep", "env.id=CartPole-v1,CartPolf-v1",
                   f"run_dir={tmp_path / 'g'}")
     assert_one_line(res, "CartPolf-v1")
     assert not (tmp_path / "g").exists()
