@@ -109,9 +109,10 @@ class Agent:
         """Agents with reports_uncertainty: the largest epistemic std seen so far."""
         raise NotImplementedError(f"{type(self).__name__} reports no epistemic uncertainty")
 
-    def q_spread(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def q_spread(self, obs: np.ndarray, draws: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Mean and std of Q over the agent's posterior (draws, heads) for a batch of observations,
-        each (N, actions); None for agents without an epistemic spread. Leaves acting state alone."""
+        each (N, actions); None for agents without an epistemic spread. Leaves acting state alone.
+        `draws`: how many posterior samples, for agents that sample (default: the agent's own setting)."""
         return None
 
     # -- checkpoints ----------------------------------------------------------------------

@@ -6,9 +6,12 @@ dropout draws reveal instead of with epsilon.
   in the replay when the batch was drawn (capped through n_data_max_steps);
 - exploration: `thompson` (a fresh mask per env and step, greedy on that draw), `thompson_episode`
   (one mask per env held for the whole episode: temporally consistent, like one head of
-  Bootstrapped DQN arXiv:1602.04621), `ucb` (mean + kappa * std over n_draws draws);
+  Bootstrapped DQN arXiv:1602.04621), `thompson_epinet` (one epinet index per env held for the
+  episode, on the dropout-off network), `ucb` (mean + kappa * std over n_draws draws);
 - evaluation acts on the mean Q over n_draws draws, or with dropout off (eval_dropout=false);
 - optional randomized prior function (arXiv:1806.03335), see agents/bayes_network.py;
+- optional dropout epinet (epinet_hidden > 0): an index-conditioned head on the stopped encoder
+  features with a frozen random prior twin, see agents/bayes_network.py;
 - n_masks > 0: draws pick one of n_masks masks fixed at init (Masksembles, arXiv:2012.08334), a
   coarse implicit ensemble whose members keep their disagreement (docs/exploration.md);
 - the TD target uses the same dropout noise as the online pass (target_dropout=shared), so each
@@ -24,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from howsure.agents.bayes_network import BayesQNetwork, Noise, place_names
+from howsure.agents.bayes_network import EPINET, BayesQNetwork, Features, Noise, place_names
 from howsure.agents.bootstrap import bootstrap_masks
 from howsure.agents.dqn import DQNAgent, TDConfig, td_loss, td_target
 from howsure.agents.recurrent import unroll
@@ -48,7 +51,9 @@ class BayesDQNConfig(TDConfig):
     length_scale: float = 1e-2  # prior length scale l of the weight term l^2 (1-p)/2 ||M||^2
     tau_precision: float = 1.0  # model precision tau; the KL is divided by tau * N
     n_data_max_steps: int = 0  # N = transitions in the replay, capped here; 0: no cap
-    exploration: Literal["thompson", "thompson_episode", "ucb"] = "thompson"
+    # thompson_epinet (needs epinet_hidden): one epinet index per env held for the episode, on the
+    # network with its dropout off; the dropout draws still train, evaluate and give the spread
+    exploration: Literal["thompson", "thompson_episode", "thompson_epinet", "ucb"] = "thompson"
     ucb_kappa: float = 1.0  # ucb: act on mean + kappa * std
     n_draws: int = 10  # dropout draws for ucb, evaluation's mean Q and the uncertainty metric
     eval_dropout: bool = True  # evaluation: mean over n_draws draws; false: one pass, dropout off
@@ -59,6 +64,16 @@ class BayesDQNConfig(TDConfig):
     # n_masks > 0: chance that a mask trains on a given transition, a fixed function of its replay
     # slot (each mask its own bootstrap of the data, as boot_dqn's heads); 1.0: every mask sees all
     mask_bootstrap: float = 1.0
+    # dropout epinet (agents/bayes_network.py): units of its hidden layer, 0 = none; its index is a
+    # centred dropout mask drawn with the others, and a frozen random twin scaled by epinet_prior_scale
+    # gives the spread that training removes on replayed states only
+    epinet_hidden: int = 0
+    epinet_index_dim: int = 8  # D: the index's length (the epinet's dropout mask)
+    epinet_prior_scale: float = 1.0
+    # TD targets with the epinet's index ("index": its spread also carries the uncertainty of later
+    # states, as boot_dqn's heads) or without it ("mean": trained to 0 on replayed states, so its
+    # spread says how unfamiliar a state itself is)
+    epinet_target: Literal["mean", "index"] = "mean"
 
 
 class BayesDQNAgent(DQNAgent):
@@ -87,6 +102,11 @@ class BayesDQNAgent(DQNAgent):
             raise UserError("agent.prior_scale > 0 with a recurrent encoder is not supported; set agent.prior_scale=0")
         if self.memory is not None and cfg.mask_bootstrap < 1.0:
             raise UserError("agent.mask_bootstrap < 1 with a recurrent encoder is not supported; set it to 1")
+        if cfg.exploration == "thompson_epinet" and cfg.epinet_hidden == 0:
+            raise UserError("agent.exploration=thompson_epinet needs an epinet: set agent.epinet_hidden (e.g. 64)")
+        if self.memory is not None and cfg.epinet_hidden > 0:
+            raise UserError("agent.epinet_hidden > 0 with a recurrent encoder is not supported; "
+                            "set agent.epinet_hidden=0")
         # which masks train on which replay slots (drawn only when used, so other runs keep their RNG stream)
         self.mask_seed = int(self.rng.integers(2**62)) if cfg.mask_bootstrap < 1.0 else 0
         self._episode_noise: Noise = {}  # thompson_episode: rows = envs, held until begin_episode
@@ -97,7 +117,8 @@ class BayesDQNAgent(DQNAgent):
     def build_network(self) -> nn.Module:
         c = self.cfg
         return BayesQNetwork(self.encoder_cfg, self.spec, c.head_hidden_sizes, c.dropout_p, c.concrete,
-                             c.concrete_temperature, c.prior_scale, c.n_masks)
+                             c.concrete_temperature, c.prior_scale, c.n_masks, c.epinet_hidden,
+                             c.epinet_prior_scale, c.epinet_index_dim)
 
     def epsilon(self, step: int) -> float:
         return self.cfg.epsilon_floor
@@ -142,15 +163,17 @@ class BayesDQNAgent(DQNAgent):
         with torch.no_grad():
             obs_t = torch.as_tensor(obs, device=self.device)
             # a recurrent encoder steps once per observation; the draws share its state
-            feats = self.q.features(obs_t) if self.memory is None else (self.memory.step(obs_t), None)
+            feats = self.q.features(obs_t) if self.memory is None else Features(self.memory.step(obs_t))
             draws = self.q.draws(feats, c.n_draws)  # (T, n, A)
             if not training:
                 q = draws.mean(0) if c.eval_dropout else self.q.q_values(feats, None)
             elif c.exploration == "thompson":  # one posterior member per row
                 q = draws[0] if self.q.n_masks == 0 else draws[self.rng.integers(len(draws), size=n), np.arange(n)]
-            elif c.exploration == "thompson_episode":
+            elif c.exploration in ("thompson_episode", "thompson_epinet"):
                 self._ensure_rows(n)
-                q = self.q.q_values(feats, {k: v[:n] for k, v in self._episode_noise.items()})
+                held = {k: v[:n] for k, v in self._episode_noise.items()
+                        if c.exploration == "thompson_episode" or k == EPINET}
+                q = self.q.q_values(feats, held)
             else:
                 q = draws.mean(0) + c.ucb_kappa * draws.std(0, unbiased=False)
             actions = q.argmax(dim=1)
@@ -168,12 +191,12 @@ class BayesDQNAgent(DQNAgent):
         self._std_scale = max(self._std_scale, float(std.max()))
         return actions
 
-    def q_spread(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def q_spread(self, obs: np.ndarray, draws: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         if self.memory is not None:  # a recurrent encoder's state belongs to the episode being played
             return None
         with torch.no_grad():
-            draws = self.q.draws(self.q.features(torch.as_tensor(obs, device=self.device)), self.cfg.n_draws)
-        return draws.mean(0).cpu().numpy(), draws.std(0, unbiased=False).cpu().numpy()
+            q = self.q.draws(self.q.features(torch.as_tensor(obs, device=self.device)), draws or self.cfg.n_draws)
+        return q.mean(0).cpu().numpy(), q.std(0, unbiased=False).cpu().numpy()
 
     def last_epistemic_std(self) -> np.ndarray:
         """Per row of the last act(): std over dropout draws of the chosen action's Q."""
@@ -200,25 +223,48 @@ class BayesDQNAgent(DQNAgent):
         batch = batch.to(self.device)
         noise, kept = self.training_noise(batch)
         weights = batch.weights
+        # epinet_target=mean: the TD targets carry no index, so the index-dependent part of the
+        # epinet's loss has target 0 and is trained on its own (squared), and the base meets the
+        # TD target without the index's noise (which under a Huber loss would clip its gradients)
+        separate = c.epinet_hidden > 0 and c.epinet_target == "mean" and not isinstance(batch, SequenceBatch)
+        index_part = None
         if isinstance(batch, SequenceBatch):
             q_taken, target = self.sequence_q_and_target(batch, noise)
         else:
-            q = self.q(batch.obs, noise, relaxed=True)
+            feats = self.q.features(batch.obs)
+            if separate:  # the base alone meets the TD target; the index part is trained below
+                q = self.q.q_values(feats, {k: v for k, v in noise.items() if k != EPINET}, relaxed=True)
+                index_part = self.q.epinet_term(feats, noise).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+            else:
+                q = self.q.q_values(feats, noise, relaxed=True)
             q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
             with torch.no_grad():
-                t_noise = noise if c.target_dropout == "shared" else None
+                t_noise = self.target_noise(noise)
                 next_online = self.q(batch.next_obs, t_noise) if c.double_dqn else None
                 target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs, t_noise), next_online)
         if kept is not None:  # rows no mask may train on count 0
             kept = torch.as_tensor(kept, device=q_taken.device)
             weights = kept if weights is None else weights * kept
         loss, _ = td_loss(q_taken, target, c.loss, weights)
+        total = loss
+        if index_part is not None:
+            epinet_loss, _ = td_loss(index_part, torch.zeros_like(index_part), "mse", weights)
+            total = total + epinet_loss
         weight_reg, drop_reg = self.q.regularisers(c.length_scale, self.n_data(batch), c.tau_precision)
-        self.apply_gradients(loss + weight_reg + drop_reg)
+        self.apply_gradients(total + weight_reg + drop_reg)
         metrics = {"losses/td_loss": loss.item(), "losses/weight_reg": weight_reg.item(),
                    "losses/dropout_reg": drop_reg.item(), "values/q_mean": q_taken.mean().item()}
+        if index_part is not None:
+            metrics["losses/epinet_loss"] = epinet_loss.item()
         metrics.update({f"uncertainty/dropout_p/{k}": v for k, v in self.q.rates().items()})
         return metrics
+
+    def target_noise(self, noise: Noise) -> Noise | None:
+        """The noise of the TD target's passes: the online pass's (target_dropout=shared) or none;
+        without the epinet's index unless epinet_target=index."""
+        if self.cfg.target_dropout != "shared":
+            return None
+        return noise if self.cfg.epinet_target == "index" else {k: v for k, v in noise.items() if k != EPINET}
 
     def training_noise(self, batch) -> tuple[Noise, np.ndarray | None]:
         """A mask per row, and with mask_bootstrap < 1 which rows some mask keeps (B,) 0/1: each row
@@ -240,13 +286,13 @@ class BayesDQNAgent(DQNAgent):
             feats = unroll(net.encoder, batch.obs, batch.states, batch.burn_in, batch.burn_in_mask)
             b, t = feats.shape[:2]
             rows = None if nz is None else {k: v.repeat_interleave(t, 0) for k, v in nz.items()}
-            return net.q_values((feats.flatten(0, 1), None), rows, relaxed).view(b, t, -1)
+            return net.q_values(Features(feats.flatten(0, 1)), rows, relaxed).view(b, t, -1)
 
         mask = batch.mask
         q = q_of(self.q, noise, relaxed=True)
         q_taken = q[:, :-1].gather(2, batch.actions.unsqueeze(2)).squeeze(2)[mask]
         with torch.no_grad():
-            t_noise = noise if c.target_dropout == "shared" else None
+            t_noise = self.target_noise(noise)
             next_online = q_of(self.q, t_noise)[:, 1:][mask] if c.double_dqn else None
             target = td_target(batch.rewards[mask], batch.discounts[mask], q_of(self.target, t_noise)[:, 1:][mask],
                                next_online)

@@ -10,9 +10,21 @@ the trained network learns to cancel that member's prior, as each head does in t
 prior is initialised as boot_dqn's (agents.priors.init_prior: bsuite's init, zero biases): under
 torch's default init its random output biases gave every draw the same action gap, larger than the
 dropout spread, so no draw ever changed the greedy action on deep_sea.
+
+With epinet_hidden > 0 a dropout epinet (after Osband et al. arXiv:2107.08924 and 2302.09205) is
+added: a small MLP on the encoder's features, gradient stopped, that outputs a matrix G(s) of
+n_actions x D; its Q term is G(s) z, where the index z in {-1, +1}^D is a dropout mask at rate 0.5
+centred to mean 0. A frozen random twin on its own random encoder (the epinet's prior, scaled by
+epinet_prior_scale) gets the same index. Over z both terms have mean 0, so the mean over draws is
+the base network's Q, and the spread of action a is the norm of row a of G_learned + beta G_prior.
+Training on random z drives that sum to 0 on replayed states only, so the spread stays where there
+was no data. Its index is one more entry of the dropout noise, so episode masks, fixed mask pools and
+the shared target noise carry it unchanged.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from howsure.agents.concrete_dropout import ConcreteDropout, concrete_regulariser
@@ -20,7 +32,19 @@ from howsure.agents.priors import init_prior
 from howsure.encoders import make_encoder
 from torch import nn
 
-Noise = dict[str, torch.Tensor]  # dropout place name -> uniform noise (B, K)
+Noise = dict[str, torch.Tensor]  # dropout place name (or "epinet") -> uniform noise (B, K)
+EPINET = "epinet"
+
+
+class Features(NamedTuple):
+    """Encoder outputs of one batch, computed once and shared by all draws."""
+
+    feat: torch.Tensor  # the trained encoder's
+    prior: torch.Tensor | None = None  # the randomized prior's encoder (prior_scale > 0)
+    epinet_prior: torch.Tensor | None = None  # the epinet prior's encoder (epinet_hidden > 0)
+
+    def repeat(self, n: int) -> "Features":
+        return Features(*(None if t is None else t.repeat(n, 1) for t in self))
 
 
 def place_names(n_hidden: int) -> list[str]:
@@ -34,9 +58,30 @@ class _Head(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
 
 
+class Epinet(nn.Module):
+    """out(x, z) = G(x) z with G(x) = reshape(W relu(V x + b), (A, D)): linear in the index z (B, D),
+    so its mean over centred indices is 0, and the spread of action a is the norm of row a of G(x)."""
+
+    def __init__(self, in_features: int, hidden: int, n_actions: int, index_dim: int):
+        super().__init__()
+        self.n_actions, self.index_dim = n_actions, index_dim
+        self.hidden = nn.Linear(in_features, hidden)
+        self.out = nn.Linear(hidden, n_actions * index_dim)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        g = self.out(torch.relu(self.hidden(x))).view(-1, self.n_actions, self.index_dim)
+        return torch.einsum("bad,bd->ba", g, z)
+
+
+def epinet_index(u: torch.Tensor) -> torch.Tensor:
+    """Uniform noise -> z in {-1, +1}: a keep mask at rate 0.5, centred and scaled to mean 0, variance 1."""
+    return torch.where(u < 0.5, -1.0, 1.0).to(u.dtype)
+
+
 class BayesQNetwork(nn.Module):
     def __init__(self, encoder_cfg, spec, hidden_sizes: tuple[int, ...], dropout_p: tuple[float, ...],
-                 learn_p: bool, temperature: float, prior_scale: float, n_masks: int = 0):
+                 learn_p: bool, temperature: float, prior_scale: float, n_masks: int = 0,
+                 epinet_hidden: int = 0, epinet_prior_scale: float = 0.0, epinet_index_dim: int = 8):
         super().__init__()
         self.encoder = make_encoder(encoder_cfg, spec)
         widths = [self.encoder.out_features, *hidden_sizes, spec.n_actions]
@@ -47,13 +92,24 @@ class BayesQNetwork(nn.Module):
             for i, (name, p) in enumerate(zip(self.names, dropout_p)) if p > 0
         })
         self.prior_scale = prior_scale
+        self.widths = {name: d.in_features for name, d in self.dropouts.items()}  # noise per place
+        self.epinet_prior_scale = epinet_prior_scale
+        self.epinet = None
+        if epinet_hidden > 0:
+            self.widths[EPINET] = epinet_index_dim
+            self.epinet = Epinet(self.encoder.out_features, epinet_hidden, spec.n_actions, epinet_index_dim)
+            self.epinet_prior_encoder = make_encoder(encoder_cfg, spec).requires_grad_(False)
+            self.epinet_prior = Epinet(self.epinet_prior_encoder.out_features, epinet_hidden, spec.n_actions,
+                                       epinet_index_dim).requires_grad_(False)
+            init_prior(self.epinet_prior_encoder)
+            init_prior(self.epinet_prior)
         # n_masks > 0: every draw picks one of n_masks noise vectors fixed at init (Masksembles,
         # Durasov et al. arXiv:2012.08334): an implicit ensemble of n_masks members, each trained
         # on many batches, instead of a fresh member per draw that is trained at most once.
         self.n_masks = n_masks
-        for name, d in self.dropouts.items():
+        for name, width in self.widths.items():
             if n_masks > 0:
-                self.register_buffer(f"pool_{name}", torch.rand(n_masks, d.in_features))
+                self.register_buffer(f"pool_{name}", torch.rand(n_masks, width))
         if prior_scale > 0:
             self.prior_encoder = make_encoder(encoder_cfg, spec).requires_grad_(False)
             self.prior_head = _Head(widths).requires_grad_(False)
@@ -64,51 +120,61 @@ class BayesQNetwork(nn.Module):
     def draw_noise(self, batch: int, device=None) -> Noise:
         if self.n_masks > 0:
             return self.mask_noise(torch.randint(self.n_masks, (batch,), device=device))
-        return {name: torch.rand(batch, d.in_features, device=device) for name, d in self.dropouts.items()}
+        return {name: torch.rand(batch, width, device=device) for name, width in self.widths.items()}
 
     def mask_noise(self, idx: torch.Tensor) -> Noise:
         """n_masks > 0: the noise of fixed masks `idx` (B,), one per row."""
-        return {name: getattr(self, f"pool_{name}")[idx] for name in self.dropouts}
+        return {name: getattr(self, f"pool_{name}")[idx] for name in self.widths}
 
     # -- forward --------------------------------------------------------------------------
-    def features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Encoder output (and the prior encoder's); computed once, shared by all draws."""
+    def features(self, obs: torch.Tensor) -> Features:
+        """Encoder outputs (the trained one's and the priors'); computed once, shared by all draws."""
         prior = self.prior_encoder(obs) if self.prior_scale > 0 else None
-        return self.encoder(obs), prior
+        epinet_prior = self.epinet_prior_encoder(obs) if self.epinet is not None else None
+        return Features(self.encoder(obs), prior, epinet_prior)
 
     def _run(self, head: _Head, x: torch.Tensor, noise: Noise | None, relaxed: bool) -> torch.Tensor:
         for i, (name, layer) in enumerate(zip(self.names, head.layers)):
-            if noise is not None and name in self.dropouts:
+            if noise is not None and name in noise and name in self.dropouts:  # absent: dropout off there
                 x = self.dropouts[name](x, noise[name], relaxed)
             x = layer(x)
             if i < len(head.layers) - 1:
                 x = torch.relu(x)
         return x
 
-    def q_values(self, feats: tuple[torch.Tensor, torch.Tensor | None], noise: Noise | None,
-                 relaxed: bool = False) -> torch.Tensor:
-        """Q (B, A) from features; noise None means dropout off (the mean-weight network)."""
-        feat, prior_feat = feats
-        q = self._run(self.head, feat, noise, relaxed)
-        if prior_feat is not None:
-            q = q + self.prior_scale * self._run(self.prior_head, prior_feat, noise, relaxed).detach()
-        return q
+    def q_values(self, feats: Features, noise: Noise | None, relaxed: bool = False) -> torch.Tensor:
+        """Q (B, A) from features; noise None means dropout off (the mean-weight network; the
+        epinet's mean over its index is 0, so it adds nothing there)."""
+        q = self._run(self.head, feats.feat, noise, relaxed)
+        if feats.prior is not None:
+            q = q + self.prior_scale * self._run(self.prior_head, feats.prior, noise, relaxed).detach()
+        index_part = self.epinet_term(feats, noise)
+        return q if index_part is None else q + index_part
+
+    def epinet_term(self, feats: Features, noise: Noise | None) -> torch.Tensor | None:
+        """The epinet's share of Q (B, A) under the index in `noise`, learned head plus scaled prior;
+        None without an epinet or an index (noise None or without its entry: its mean, 0)."""
+        if self.epinet is None or noise is None or EPINET not in noise:
+            return None
+        z = epinet_index(noise[EPINET])
+        out = self.epinet(feats.feat.detach(), z)
+        if feats.epinet_prior is not None:  # recurrent callers pass the encoder output only
+            out = out + self.epinet_prior_scale * self.epinet_prior(feats.epinet_prior, z).detach()
+        return out
 
     def forward(self, obs: torch.Tensor, noise: Noise | None = None, relaxed: bool = False) -> torch.Tensor:
         return self.q_values(self.features(obs), noise, relaxed)
 
-    def draws(self, feats: tuple[torch.Tensor, torch.Tensor | None], n_draws: int) -> torch.Tensor:
+    def draws(self, feats: Features, n_draws: int) -> torch.Tensor:
         """Q under n_draws fresh masks per row: (n_draws, B, A). With n_masks > 0, every fixed mask
         once instead, in order (n_masks, B, A): the whole implicit ensemble, no sampling noise."""
-        feat, prior_feat = feats
-        b = feat.shape[0]
+        b, device = feats.feat.shape[0], feats.feat.device
         n = self.n_masks if self.n_masks > 0 else n_draws
-        rep = (feat.repeat(n, 1), None if prior_feat is None else prior_feat.repeat(n, 1))
         if self.n_masks > 0:
-            noise = self.mask_noise(torch.arange(n, device=feat.device).repeat_interleave(b))
+            noise = self.mask_noise(torch.arange(n, device=device).repeat_interleave(b))
         else:
-            noise = self.draw_noise(b * n, feat.device)
-        return self.q_values(rep, noise).reshape(n, b, -1)
+            noise = self.draw_noise(b * n, device)
+        return self.q_values(feats.repeat(n), noise).reshape(n, b, -1)
 
     # -- Concrete Dropout -----------------------------------------------------------------
     def rates(self) -> dict[str, float]:

@@ -143,8 +143,8 @@ class BootDQNAgent(DQNAgent):
             actions[explore] = self.rng.integers(0, self.spec.n_actions, size=int(explore.sum()))
         return actions
 
-    def q_spread(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        with torch.no_grad():
+    def q_spread(self, obs: np.ndarray, draws: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        with torch.no_grad():  # every head once: nothing is sampled
             q = self.q(torch.as_tensor(obs, device=self.device))  # (n, K, A)
         return q.mean(dim=1).cpu().numpy(), q.std(dim=1, unbiased=False).cpu().numpy()
 

@@ -77,11 +77,11 @@ def fit_shape(obs: np.ndarray, shape: tuple[int, ...], ood_id: str) -> tuple[np.
                     "pick an env with the same shape (or a longer vector, which is truncated)")
 
 
-def scores(agent, obs: np.ndarray, chunk: int = 256) -> np.ndarray:
+def scores(agent, obs: np.ndarray, draws: int, chunk: int = 256) -> np.ndarray:
     """Epistemic std of the greedy action's Q (the action of the posterior mean), per observation."""
     out = []
     for i in range(0, len(obs), chunk):
-        spread = agent.q_spread(obs[i : i + chunk])
+        spread = agent.q_spread(obs[i : i + chunk], draws)
         if spread is None:
             raise UserError(f"agent {agent.cfg.name!r} has no epistemic spread to score with; "
                             "train a bayes_dqn or boot_dqn run for the OOD screen")
@@ -90,8 +90,8 @@ def scores(agent, obs: np.ndarray, chunk: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
-def screen(path: str, ood_env: str, n_obs: int, seed: int,
-           label: str | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+def screen(path: str, ood_env: str, n_obs: int, seed: int, label: str | None = None,
+           draws: int = 100) -> tuple[dict, np.ndarray, np.ndarray]:
     """One run's OOD screen: its result row and the in / out scores."""
     cfg, agent, meta = load_run(path)
     seeding.seed_everything(seed)
@@ -105,7 +105,8 @@ def screen(path: str, ood_env: str, n_obs: int, seed: int,
     ood_obs = collect(other, n_obs, seed + 1, lambda o: other.action_space.sample())
     other.close()
     ood_obs, how = fit_shape(ood_obs, spec.obs_shape, ood_env)
-    s_in, s_out = scores(agent, in_obs.astype(spec.obs_dtype)), scores(agent, ood_obs.astype(spec.obs_dtype))
+    s_in = scores(agent, in_obs.astype(spec.obs_dtype), draws)
+    s_out = scores(agent, ood_obs.astype(spec.obs_dtype), draws)
     row = {"run": str(path), "agent": cfg.agent.name, "label": label or cfg.agent.name, "seed": cfg.seed,
            "agent_env": cfg.env.id, "checkpoint_step": step, "observations": how, "auroc": round(auroc(s_in, s_out), 4),
            "epistemic_std_in_median": float(np.median(s_in)), "epistemic_std_ood_median": float(np.median(s_out))}
@@ -156,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ood-env", required=True, help="env id of the other game (e.g. Acrobot-v1)")
     p.add_argument("--observations", type=int, default=3000, help="observations per set")
     p.add_argument("--seed", type=int, default=777, help="seed of the episodes (held out from training)")
+    p.add_argument("--draws", type=int, default=100,
+                   help="posterior samples per observation for agents that sample them (bayes_dqn with fresh "
+                        "masks; fixed masks and boot_dqn's heads are each used once): the std of 10 draws, "
+                        "what bayes_dqn acts with, is itself noisy")
     p.add_argument("--labels", default=None,
                    help="comma-separated, one per run: groups the summary (default: the agent's name)")
     p.add_argument("--png", default=None, help="PNG of the std distributions, a panel per run (default: none)")
@@ -166,10 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     labels = args.labels.split(",") if args.labels else [None] * len(args.paths)
     if len(labels) != len(args.paths):
         raise UserError(f"--labels has {len(labels)} names for {len(args.paths)} runs; give one per run")
-    panels = [screen(path, args.ood_env, args.observations, args.seed, label)
+    if args.draws < 2:
+        raise UserError(f"--draws {args.draws}: a spread needs at least 2 draws")
+    panels = [screen(path, args.ood_env, args.observations, args.seed, label, args.draws)
               for path, label in zip(args.paths, labels)]
     rows = [row for row, _, _ in panels]
     result = {"ood_env": args.ood_env, "in_policy": "agent (evaluation)", "ood_policy": "uniform random",
+              "draws": args.draws,
               "n_in": args.observations, "n_ood": args.observations, "runs": rows, "by_label": summarise(rows),
               "machine": machine.ended(started)}
     if args.png:

@@ -47,7 +47,8 @@ def test_bad_training_input(tmp_path, override, needles):
 
 
 def test_tabular_agent_on_a_vector_env(tmp_path):
-    res = run_in_process("train.py", "--config", "configs/tabular_nchain.yaml", f"run_dir={tmp_path}/r", "env.id=CartPole-v1")
+    res = run_in_process("train.py", "--config", "configs/tabular_nchain.yaml", f"run_dir={tmp_path}/r",
+                         "env.id=CartPole-v1")
     assert_one_line(res, "tabular_q needs a discrete observation space", "CartPole-v1")
 
 

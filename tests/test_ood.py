@@ -21,8 +21,9 @@ def test_screen_over_seeds_and_agents_writes_json_and_plot(tmp_path):
             short_run(tmp_path, "boot_dqn_cartpole", 0)]
     out, png = tmp_path / "ood.json", tmp_path / "ood.png"
     assert main([*map(str, runs), "--ood-env", "Acrobot-v1", "--observations", "300", "--labels", "a,a,b",
-                 "--json", str(out), "--png", str(png)]) == 0
+                 "--draws", "40", "--json", str(out), "--png", str(png)]) == 0
     result = json.loads(out.read_text())
+    assert result["draws"] == 40
     assert [(r["agent"], r["seed"]) for r in result["runs"]] == [("bayes_dqn", 0), ("bayes_dqn", 1), ("boot_dqn", 0)]
     assert all(0.0 <= r["auroc"] <= 1.0 and r["epistemic_std_ood_median"] > 0 for r in result["runs"])
     bayes = result["by_label"]["a"]

@@ -24,7 +24,7 @@ from howsure.replay.files import collect
 from howsure import config, rundir, wiring
 from howsure.cli import evaluate, train
 from howsure.errors import UserError
-from tests.conftest import ROOT, assert_one_line, run_cli, run_in_process
+from tests.conftest import ROOT, assert_one_line, run_in_process
 
 # one xdist worker runs this module, so its module-scoped run fixture trains once
 pytestmark = pytest.mark.xdist_group("test_reliability")

@@ -68,7 +68,7 @@ def test_grid_sweep_trains_every_point_and_seed(tmp_path):
 
 def test_a_misspelt_grid_key_is_refused_before_anything_trains(tmp_path):
     res = run_in_process("train.py", "--config", "configs/dqn_cartpole.yaml", "--sweep", "agent.lrr=1e-3,1e-4",
-                  f"run_dir={tmp_path / 'g'}")
+                         f"run_dir={tmp_path / 'g'}")
     assert_one_line(res, "agent.lrr", "agent.lr")
     assert not (tmp_path / "g").exists()
 
@@ -139,7 +139,7 @@ def test_track_mirrors_the_scalars_to_an_offline_wandb_run(tmp_path):
 
 
 def test_an_unknown_env_in_one_grid_point_is_refused_before_anything_trains(tmp_path):
-    res = run_in_process("train.py", "--config", "configs/dqn_cartpole.yaml", "--sweep", "env.id=CartPole-v1,CartPolf-v1",
-                  f"run_dir={tmp_path / 'g'}")
+    res = run_in_process("train.py", "--config", "configs/dqn_cartpole.yaml", "--sweep",
+                         "env.id=CartPole-v1,CartPolf-v1", f"run_dir={tmp_path / 'g'}")
     assert_one_line(res, "CartPolf-v1")
     assert not (tmp_path / "g").exists()
