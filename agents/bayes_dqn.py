@@ -74,6 +74,9 @@ class BayesDQNConfig(TDConfig):
     # states, as boot_dqn's heads) or without it ("mean": trained to 0 on replayed states, so its
     # spread says how unfamiliar a state itself is)
     epinet_target: Literal["mean", "index"] = "mean"
+    # the index also enters the acting draws (Thompson, the UCB and evaluation means); false: the
+    # values acted on leave it out, and only UCB's bonus (kappa * the whole spread) sees it
+    epinet_in_acting: bool = True
 
 
 class BayesDQNAgent(DQNAgent):
@@ -102,8 +105,9 @@ class BayesDQNAgent(DQNAgent):
             raise UserError("agent.prior_scale > 0 with a recurrent encoder is not supported; set agent.prior_scale=0")
         if self.memory is not None and cfg.mask_bootstrap < 1.0:
             raise UserError("agent.mask_bootstrap < 1 with a recurrent encoder is not supported; set it to 1")
-        if cfg.exploration == "thompson_epinet" and cfg.epinet_hidden == 0:
-            raise UserError("agent.exploration=thompson_epinet needs an epinet: set agent.epinet_hidden (e.g. 64)")
+        if cfg.exploration == "thompson_epinet" and (cfg.epinet_hidden == 0 or not cfg.epinet_in_acting):
+            raise UserError("agent.exploration=thompson_epinet acts on the epinet's index: set agent.epinet_hidden "
+                            "(e.g. 64) and agent.epinet_in_acting=true")
         if self.memory is not None and cfg.epinet_hidden > 0:
             raise UserError("agent.epinet_hidden > 0 with a recurrent encoder is not supported; "
                             "set agent.epinet_hidden=0")
@@ -164,7 +168,9 @@ class BayesDQNAgent(DQNAgent):
             obs_t = torch.as_tensor(obs, device=self.device)
             # a recurrent encoder steps once per observation; the draws share its state
             feats = self.q.features(obs_t) if self.memory is None else Features(self.memory.step(obs_t))
-            draws = self.q.draws(feats, c.n_draws)  # (T, n, A)
+            base, index_part = self.q.draws(feats, c.n_draws, split=True)  # (T, n, A) each
+            full = base if index_part is None else base + index_part  # the posterior's draws
+            draws = full if c.epinet_in_acting else base  # what the agent acts on
             if not training:
                 q = draws.mean(0) if c.eval_dropout else self.q.q_values(feats, None)
             elif c.exploration == "thompson":  # one posterior member per row
@@ -172,12 +178,12 @@ class BayesDQNAgent(DQNAgent):
             elif c.exploration in ("thompson_episode", "thompson_epinet"):
                 self._ensure_rows(n)
                 held = {k: v[:n] for k, v in self._episode_noise.items()
-                        if c.exploration == "thompson_episode" or k == EPINET}
+                        if (k == EPINET and c.epinet_in_acting) or (k != EPINET and c.exploration == "thompson_episode")}
                 q = self.q.q_values(feats, held)
             else:
-                q = draws.mean(0) + c.ucb_kappa * draws.std(0, unbiased=False)
+                q = draws.mean(0) + c.ucb_kappa * full.std(0, unbiased=False)  # optimism over the whole spread
             actions = q.argmax(dim=1)
-            chosen = draws.gather(2, actions.view(1, n, 1).expand(len(draws), n, 1)).squeeze(2)
+            chosen = full.gather(2, actions.view(1, n, 1).expand(len(full), n, 1)).squeeze(2)
             std = chosen.std(0, unbiased=False).cpu().numpy()
         actions = actions.cpu().numpy()
         eps = c.epsilon_floor if training else epsilon

@@ -165,16 +165,22 @@ class BayesQNetwork(nn.Module):
     def forward(self, obs: torch.Tensor, noise: Noise | None = None, relaxed: bool = False) -> torch.Tensor:
         return self.q_values(self.features(obs), noise, relaxed)
 
-    def draws(self, feats: Features, n_draws: int) -> torch.Tensor:
+    def draws(self, feats: Features, n_draws: int, split: bool = False):
         """Q under n_draws fresh masks per row: (n_draws, B, A). With n_masks > 0, every fixed mask
-        once instead, in order (n_masks, B, A): the whole implicit ensemble, no sampling noise."""
+        once instead, in order (n_masks, B, A): the whole implicit ensemble, no sampling noise.
+        split=True: (the draws without the epinet's index part, that part or None); their sum is Q."""
         b, device = feats.feat.shape[0], feats.feat.device
         n = self.n_masks if self.n_masks > 0 else n_draws
         if self.n_masks > 0:
             noise = self.mask_noise(torch.arange(n, device=device).repeat_interleave(b))
         else:
             noise = self.draw_noise(b * n, device)
-        return self.q_values(feats.repeat(n), noise).reshape(n, b, -1)
+        rep = feats.repeat(n)
+        if not split:
+            return self.q_values(rep, noise).reshape(n, b, -1)
+        base = self.q_values(rep, {k: v for k, v in noise.items() if k != EPINET}).reshape(n, b, -1)
+        index_part = self.epinet_term(rep, noise)
+        return base, None if index_part is None else index_part.reshape(n, b, -1)
 
     # -- Concrete Dropout -----------------------------------------------------------------
     def rates(self) -> dict[str, float]:

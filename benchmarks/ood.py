@@ -90,6 +90,26 @@ def scores(agent, obs: np.ndarray, draws: int, chunk: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
+def parts(agent, obs: np.ndarray, draws: int, chunk: int = 256) -> dict[str, np.ndarray]:
+    """bayes_dqn with a dropout epinet: the std of the greedy action's Q over the dropout masks alone
+    and over the epinet's index alone, per observation (where the total spread comes from)."""
+    import torch
+
+    net = getattr(agent, "q", None)
+    if getattr(net, "epinet", None) is None or agent.memory is not None:
+        return {}
+    out: dict[str, list] = {"dropout": [], "epinet": []}
+    with torch.no_grad():
+        for i in range(0, len(obs), chunk):
+            feats = net.features(torch.as_tensor(obs[i : i + chunk], device=agent.device))
+            base, index_part = net.draws(feats, draws, split=True)
+            rows = torch.arange(base.shape[1])
+            greedy = (base + index_part).mean(0).argmax(1)
+            for name, q in (("dropout", base), ("epinet", index_part)):
+                out[name].append(q.std(0, unbiased=False)[rows, greedy].cpu().numpy())
+    return {name: np.concatenate(v) for name, v in out.items()}
+
+
 def screen(path: str, ood_env: str, n_obs: int, seed: int, label: str | None = None,
            draws: int = 100) -> tuple[dict, np.ndarray, np.ndarray]:
     """One run's OOD screen: its result row and the in / out scores."""
@@ -110,6 +130,12 @@ def screen(path: str, ood_env: str, n_obs: int, seed: int, label: str | None = N
     row = {"run": str(path), "agent": cfg.agent.name, "label": label or cfg.agent.name, "seed": cfg.seed,
            "agent_env": cfg.env.id, "checkpoint_step": step, "observations": how, "auroc": round(auroc(s_in, s_out), 4),
            "epistemic_std_in_median": float(np.median(s_in)), "epistemic_std_ood_median": float(np.median(s_out))}
+    p_in = parts(agent, in_obs.astype(spec.obs_dtype), draws)
+    p_out = parts(agent, ood_obs.astype(spec.obs_dtype), draws)
+    for name in p_in:  # the same medians and AUROC for each share of the spread
+        row[f"{name}_std_in_median"] = float(np.median(p_in[name]))
+        row[f"{name}_std_ood_median"] = float(np.median(p_out[name]))
+        row[f"{name}_auroc"] = round(auroc(p_in[name], p_out[name]), 4)
     return row, s_in, s_out
 
 

@@ -24,6 +24,9 @@ def test_screen_over_seeds_and_agents_writes_json_and_plot(tmp_path):
                  "--draws", "40", "--json", str(out), "--png", str(png)]) == 0
     result = json.loads(out.read_text())
     assert result["draws"] == 40
+    bayes_row, boot_row = result["runs"][0], result["runs"][2]  # the preset has a dropout epinet: its share
+    assert {"dropout_auroc", "epinet_auroc", "epinet_std_ood_median"} <= set(bayes_row)
+    assert "epinet_auroc" not in boot_row
     assert [(r["agent"], r["seed"]) for r in result["runs"]] == [("bayes_dqn", 0), ("bayes_dqn", 1), ("boot_dqn", 0)]
     assert all(0.0 <= r["auroc"] <= 1.0 and r["epistemic_std_ood_median"] > 0 for r in result["runs"])
     bayes = result["by_label"]["a"]
