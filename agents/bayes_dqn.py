@@ -177,8 +177,9 @@ class BayesDQNAgent(DQNAgent):
                 q = draws[0] if self.q.n_masks == 0 else draws[self.rng.integers(len(draws), size=n), np.arange(n)]
             elif c.exploration in ("thompson_episode", "thompson_epinet"):
                 self._ensure_rows(n)
+                keep_masks = c.exploration == "thompson_episode"  # thompson_epinet: the index alone
                 held = {k: v[:n] for k, v in self._episode_noise.items()
-                        if (k == EPINET and c.epinet_in_acting) or (k != EPINET and c.exploration == "thompson_episode")}
+                        if (k == EPINET and c.epinet_in_acting) or (k != EPINET and keep_masks)}
                 q = self.q.q_values(feats, held)
             else:
                 q = draws.mean(0) + c.ucb_kappa * full.std(0, unbiased=False)  # optimism over the whole spread
