@@ -91,22 +91,31 @@ def scores(agent, obs: np.ndarray, draws: int, chunk: int = 256) -> np.ndarray:
 
 
 def parts(agent, obs: np.ndarray, draws: int, chunk: int = 256) -> dict[str, np.ndarray]:
-    """bayes_dqn with a dropout epinet: the std of the greedy action's Q over the dropout masks alone
-    and over the epinet's index alone, per observation (where the total spread comes from)."""
+    """Where a non-recurrent bayes_dqn's spread comes from: the std of the greedy action's Q per
+    observation with noise at one dropout place only ("dropout_<place>"), and with an epinet over the
+    dropout masks alone ("dropout") and over the epinet's index alone ("epinet")."""
     import torch
 
+    from howsure.agents.bayes_network import EPINET
+
     net = getattr(agent, "q", None)
-    if getattr(net, "epinet", None) is None or agent.memory is not None:
+    if not hasattr(net, "dropouts") or agent.memory is not None:
         return {}
-    out: dict[str, list] = {"dropout": [], "epinet": []}
+    out: dict[str, list] = {}
     with torch.no_grad():
         for i in range(0, len(obs), chunk):
             feats = net.features(torch.as_tensor(obs[i : i + chunk], device=agent.device))
-            base, index_part = net.draws(feats, draws, split=True)
-            rows = torch.arange(base.shape[1])
-            greedy = (base + index_part).mean(0).argmax(1)
-            for name, q in (("dropout", base), ("epinet", index_part)):
-                out[name].append(q.std(0, unbiased=False)[rows, greedy].cpu().numpy())
+            rows = torch.arange(feats.feat.shape[0])
+            greedy = net.draws(feats, draws).mean(0).argmax(1)
+            rep = feats.repeat(draws)
+            noise = net.draw_noise(len(rows) * draws, agent.device)
+            shares = {f"dropout_{place}": net.q_values(rep, {place: noise[place]}) for place in net.dropouts}
+            if net.epinet is not None:
+                shares["dropout"] = net.q_values(rep, {k: v for k, v in noise.items() if k != EPINET})
+                shares["epinet"] = net.epinet_term(rep, noise)
+            for name, q in shares.items():
+                std = q.reshape(draws, len(rows), -1).std(0, unbiased=False)[rows, greedy]
+                out.setdefault(name, []).append(std.cpu().numpy())
     return {name: np.concatenate(v) for name, v in out.items()}
 
 

@@ -161,17 +161,18 @@ def test_composes_with_the_nature_cnn_and_annotates_frames():
 @pytest.mark.slow
 def test_bayes_dqn_learns_cartpole(tmp_path, cli):
     run = tmp_path / "run"
-    # seed 4 reaches 475 at 15,000 steps (the other seeds: docs/bayes_dqn.md); any seed that
+    # seed 2 reaches 475 at 20,000 steps (seeds 0-4: 20k-55k, docs/bayes_dqn.md); any seed that
     # learns shows the agent works, and this one keeps the suite short
     res = cli("train.py", "--config", "configs/bayes_dqn_cartpole.yaml", "--quiet", f"run_dir={run}",
-              "torch_threads=1", "seed=4")
+              "torch_threads=1", "seed=2")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["best_eval_return"] >= 475 and summary["step"] <= 100_000
     tags = read_scalars(run)
     for tag in ("uncertainty/epistemic_std", "uncertainty/eval_epistemic_std", "losses/epinet_loss",
-                "uncertainty/dropout_p/features", "uncertainty/dropout_p/hidden1"):
+                "uncertainty/dropout_p/hidden1"):
         assert tag in tags and len(tags[tag]) > 0
+    assert "uncertainty/dropout_p/features" not in tags  # the preset drops out at the head only
     assert all(v > 0 for _, v in tags["uncertainty/epistemic_std"][1:])
 
 

@@ -3,9 +3,10 @@
 import json
 
 import numpy as np
+from howsure.agents import make_agent
 
-from benchmarks.ood import auroc, main, summarise
-from howsure import training, wiring
+from benchmarks.ood import auroc, main, parts, summarise
+from howsure import envs, training, wiring
 
 
 def short_run(tmp_path, preset: str, seed: int):
@@ -26,6 +27,8 @@ def test_screen_over_seeds_and_agents_writes_json_and_plot(tmp_path):
     assert result["draws"] == 40
     bayes_row, boot_row = result["runs"][0], result["runs"][2]  # the preset has a dropout epinet: its share
     assert {"dropout_auroc", "epinet_auroc", "epinet_std_ood_median"} <= set(bayes_row)
+    # and each dropout place's share: the preset drops out after the head's hidden layer only
+    assert "dropout_hidden1_auroc" in bayes_row and "dropout_features_auroc" not in bayes_row
     assert "epinet_auroc" not in boot_row
     assert [(r["agent"], r["seed"]) for r in result["runs"]] == [("bayes_dqn", 0), ("bayes_dqn", 1), ("boot_dqn", 0)]
     assert all(0.0 <= r["auroc"] <= 1.0 and r["epistemic_std_ood_median"] > 0 for r in result["runs"])
@@ -40,3 +43,16 @@ def test_summary_and_auroc_by_hand():
     rows = [{"label": "a", "auroc": 0.9}, {"label": "b", "auroc": 0.5}, {"label": "a", "auroc": 0.7}]
     assert summarise(rows)["a"] == {"runs": 2, "aurocs": [0.9, 0.7], "mean": 0.8, "std": 0.1, "min": 0.7}
     assert auroc(np.array([0.0, 1.0]), np.array([2.0, 3.0])) == 1.0
+
+
+
+def test_parts_split_the_spread_by_dropout_place_and_epinet():
+    cfg = wiring.load("configs/bayes_dqn_cartpole.yaml", ["agent.dropout_p=[0.2,0.0]", "seed=0"])
+    env = envs.make_env(cfg.env)
+    agent = make_agent(cfg, envs.spec_of(cfg.env.id, env))
+    obs = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    shares = parts(agent, obs, draws=30)
+    assert set(shares) == {"dropout_features", "dropout", "epinet"}
+    # one dropout place: its share and the masks' share are the same draws of the same noise
+    np.testing.assert_array_equal(shares["dropout_features"], shares["dropout"])
+    assert all(v.shape == (50,) and (v > 0).all() for v in shares.values())
