@@ -13,6 +13,12 @@ and a PNG of both std distributions, one panel per run. Vector observations of a
 truncated to the agent's length (e.g. Acrobot's first 4 numbers, cos/sin of its two joint angles,
 fed to a CartPole agent); this is said in the output. Passing the agent's own env id gives a
 near-OOD control: the same game under a random policy.
+
+Corrupted screens of the agent's own game: `--ood-env ALE/Pong-v5 --ood-policy agent` with
+`--ood-noise SIGMA` (Gaussian noise of that std added to every observation, in its own units: pixel
+levels for screens, clipped to 0-255) or `--ood-flicker P` (Atari: each screen blanked with
+probability P, env.flicker_prob). With `--ood-policy agent` the agent plays the OOD env itself, so the
+two sets differ by the corruption rather than by the policy.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+from howsure.envs.atari import is_atari
 
 from howsure import (  # noqa: E402
     envs,  # noqa: E402
@@ -95,7 +102,6 @@ def parts(agent, obs: np.ndarray, draws: int, chunk: int = 256) -> dict[str, np.
     observation with noise at one dropout place only ("dropout_<place>"), and with an epinet over the
     dropout masks alone ("dropout") and over the epinet's index alone ("epinet")."""
     import torch
-
     from howsure.agents.bayes_network import EPINET
 
     net = getattr(agent, "q", None)
@@ -119,8 +125,20 @@ def parts(agent, obs: np.ndarray, draws: int, chunk: int = 256) -> dict[str, np.
     return {name: np.concatenate(v) for name, v in out.items()}
 
 
+def corrupt(obs: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """obs plus Gaussian noise of std sigma, in the observations' units (uint8 screens: clipped
+    to 0-255 and rounded back to uint8)."""
+    if sigma <= 0:
+        return obs
+    noisy = obs.astype(np.float64) + rng.normal(0.0, sigma, obs.shape)
+    if obs.dtype == np.uint8:
+        return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    return noisy.astype(obs.dtype)
+
+
 def screen(path: str, ood_env: str, n_obs: int, seed: int, label: str | None = None,
-           draws: int = 100) -> tuple[dict, np.ndarray, np.ndarray]:
+           draws: int = 100, ood_policy: str = "random", noise: float = 0.0,
+           flicker: float = 0.0) -> tuple[dict, np.ndarray, np.ndarray]:
     """One run's OOD screen: its result row and the in / out scores."""
     cfg, agent, meta = load_run(path)
     seeding.seed_everything(seed)
@@ -129,11 +147,24 @@ def screen(path: str, ood_env: str, n_obs: int, seed: int, label: str | None = N
     spec = envs.spec_of(cfg.env.id, own)
     in_obs = collect(own, n_obs, seed, lambda o: int(agent.act(o[None], step, epsilon=0.0)[0]))
     own.close()
-    other = envs.make_env(dataclasses.replace(cfg.env, id=ood_env, kwargs={}, max_episode_steps=None))
+    if flicker > 0 and not is_atari(ood_env):
+        raise UserError(f"--ood-flicker blanks Atari screens; {ood_env} is not an Atari game "
+                        "(use --ood-noise for vector observations)")
+    other_cfg = cfg.env if ood_env == cfg.env.id else dataclasses.replace(cfg.env, id=ood_env, kwargs={},
+                                                                           max_episode_steps=None)
+    other = envs.make_env(dataclasses.replace(other_cfg, flicker_prob=flicker))
     other.action_space.seed(seed)
-    ood_obs = collect(other, n_obs, seed + 1, lambda o: other.action_space.sample())
+    if ood_policy == "agent":
+        if getattr(other.action_space, "n", None) != spec.n_actions:
+            raise UserError(f"--ood-policy agent: {ood_env} has {getattr(other.action_space, 'n', '?')} "
+                            f"actions, the agent {spec.n_actions}; use --ood-policy random")
+        policy = lambda o: int(agent.act(o[None], step, epsilon=0.0)[0])  # noqa: E731
+    else:
+        policy = lambda o: other.action_space.sample()  # noqa: E731
+    ood_obs = collect(other, n_obs, seed + 1, policy)
     other.close()
     ood_obs, how = fit_shape(ood_obs, spec.obs_shape, ood_env)
+    ood_obs = corrupt(ood_obs, noise, np.random.default_rng(seed + 2))
     s_in = scores(agent, in_obs.astype(spec.obs_dtype), draws)
     s_out = scores(agent, ood_obs.astype(spec.obs_dtype), draws)
     row = {"run": str(path), "agent": cfg.agent.name, "label": label or cfg.agent.name, "seed": cfg.seed,
@@ -196,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="posterior samples per observation for agents that sample them (bayes_dqn with fresh "
                         "masks; fixed masks and boot_dqn's heads are each used once): the std of 10 draws, "
                         "what bayes_dqn acts with, is itself noisy")
+    p.add_argument("--ood-policy", choices=["random", "agent"], default="random",
+                   help="who plays the OOD env: random actions, or the agent itself (same action count)")
+    p.add_argument("--ood-noise", type=float, default=0.0,
+                   help="std of Gaussian noise added to the OOD observations, in their units (pixel levels)")
+    p.add_argument("--ood-flicker", type=float, default=0.0,
+                   help="Atari: probability that each OOD screen is blanked (env.flicker_prob)")
     p.add_argument("--labels", default=None,
                    help="comma-separated, one per run: groups the summary (default: the agent's name)")
     p.add_argument("--png", default=None, help="PNG of the std distributions, a panel per run (default: none)")
@@ -208,11 +245,15 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--labels has {len(labels)} names for {len(args.paths)} runs; give one per run")
     if args.draws < 2:
         raise UserError(f"--draws {args.draws}: a spread needs at least 2 draws")
-    panels = [screen(path, args.ood_env, args.observations, args.seed, label, args.draws)
+    if args.ood_noise < 0 or not 0 <= args.ood_flicker <= 1:
+        raise UserError("--ood-noise is a std (>= 0) and --ood-flicker a probability in [0, 1]")
+    panels = [screen(path, args.ood_env, args.observations, args.seed, label, args.draws, args.ood_policy,
+                     args.ood_noise, args.ood_flicker)
               for path, label in zip(args.paths, labels)]
     rows = [row for row, _, _ in panels]
-    result = {"ood_env": args.ood_env, "in_policy": "agent (evaluation)", "ood_policy": "uniform random",
-              "draws": args.draws,
+    result = {"ood_env": args.ood_env, "in_policy": "agent (evaluation)",
+              "ood_policy": {"random": "uniform random", "agent": "agent (evaluation)"}[args.ood_policy],
+              "ood_noise": args.ood_noise, "ood_flicker": args.ood_flicker, "draws": args.draws,
               "n_in": args.observations, "n_ood": args.observations, "runs": rows, "by_label": summarise(rows),
               "machine": machine.ended(started)}
     if args.png:

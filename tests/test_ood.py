@@ -3,9 +3,10 @@
 import json
 
 import numpy as np
+import pytest
 from howsure.agents import make_agent
 
-from benchmarks.ood import auroc, main, parts, summarise
+from benchmarks.ood import auroc, corrupt, main, parts, summarise
 from howsure import envs, training, wiring
 
 
@@ -37,6 +38,27 @@ def test_screen_over_seeds_and_agents_writes_json_and_plot(tmp_path):
     assert result["by_label"]["b"]["runs"] == 1
     assert "truncated from 6 to the first 4" in result["runs"][0]["observations"]
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+    # the agent's own game, played by the agent, with noisy observations
+    assert main([str(runs[0]), "--ood-env", "CartPole-v1", "--ood-policy", "agent", "--ood-noise", "0.5",
+                 "--observations", "200", "--draws", "10", "--json", str(out)]) == 0
+    noisy = json.loads(out.read_text())
+    assert (noisy["ood_policy"], noisy["ood_noise"], noisy["ood_flicker"]) == ("agent (evaluation)", 0.5, 0.0)
+    assert noisy["runs"][0]["observations"] == "same observation shape"
+
+
+def test_corruption_by_hand_and_bad_options(capsys):
+    rng = np.random.default_rng(0)
+    screen = np.array([[0, 128, 255]], np.uint8)
+    noisy = corrupt(screen, 1e9, rng)
+    assert noisy.dtype == np.uint8 and set(noisy.ravel()) <= {0, 255}  # huge noise: clipped to the ends
+    assert corrupt(screen, 0.0, rng) is screen
+    vec = np.zeros((1000, 4), np.float32)
+    assert abs(float(corrupt(vec, 2.0, rng).std()) - 2.0) < 0.05
+    for bad in (["--ood-noise", "-1"], ["--ood-flicker", "1.5"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["some_run", "--ood-env", "Acrobot-v1", *bad])
+        assert stop.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 def test_summary_and_auroc_by_hand():
