@@ -147,9 +147,6 @@ def screen(path: str, ood_env: str, n_obs: int, seed: int, label: str | None = N
     spec = envs.spec_of(cfg.env.id, own)
     in_obs = collect(own, n_obs, seed, lambda o: int(agent.act(o[None], step, epsilon=0.0)[0]))
     own.close()
-    if flicker > 0 and not is_atari(ood_env):
-        raise UserError(f"--ood-flicker blanks Atari screens; {ood_env} is not an Atari game "
-                        "(use --ood-noise for vector observations)")
     other_cfg = cfg.env if ood_env == cfg.env.id else dataclasses.replace(cfg.env, id=ood_env, kwargs={},
                                                                            max_episode_steps=None)
     other = envs.make_env(dataclasses.replace(other_cfg, flicker_prob=flicker))
@@ -247,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--draws {args.draws}: a spread needs at least 2 draws")
     if args.ood_noise < 0 or not 0 <= args.ood_flicker <= 1:
         raise UserError("--ood-noise is a std (>= 0) and --ood-flicker a probability in [0, 1]")
+    if args.ood_flicker > 0 and not is_atari(args.ood_env):
+        raise UserError(f"--ood-flicker blanks Atari screens; {args.ood_env} is not an Atari game "
+                        "(use --ood-noise for vector observations)")
     panels = [screen(path, args.ood_env, args.observations, args.seed, label, args.draws, args.ood_policy,
                      args.ood_noise, args.ood_flicker)
               for path, label in zip(args.paths, labels)]

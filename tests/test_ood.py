@@ -54,7 +54,7 @@ def test_corruption_by_hand_and_bad_options(capsys):
     assert corrupt(screen, 0.0, rng) is screen
     vec = np.zeros((1000, 4), np.float32)
     assert abs(float(corrupt(vec, 2.0, rng).std()) - 2.0) < 0.05
-    for bad in (["--ood-noise", "-1"], ["--ood-flicker", "1.5"]):
+    for bad in (["--ood-noise", "-1"], ["--ood-flicker", "1.5"], ["--ood-flicker", "0.5"]):  # Acrobot: no screens
         with pytest.raises(SystemExit) as stop:
             main(["some_run", "--ood-env", "Acrobot-v1", *bad])
         assert stop.value.code == 2
