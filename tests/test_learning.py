@@ -31,7 +31,8 @@ def test_dqn_solves_cartpole_within_100k_steps_for_2_of_3_seeds(tmp_path):
     # the preset's learner at half the width and batch (a third of the compute per step), so that
     # up to three seeds fit the suite's time; the preset itself is measured by benchmarks/cartpole.py
     args = ("total_steps=100000", "eval.every_steps=2000", "eval.episodes=20", "eval.num_envs=20",
-            "eval.stop_return=475", "encoder.mlp.hidden_sizes=[128,128]", "agent.batch_size=64")
+            "eval.stop_return=475", "encoder.mlp.hidden_sizes=[128,128]", "agent.batch_size=64",
+            "eval.video_every_evals=0")  # no TensorBoard videos: rendering is not what this tests
     # Two of the seeds 0, 1, 2 side by side (one per core); the third runs only when it can still
     # decide the outcome. Seeds 1 and 2 go first: they solve sooner (8k and 26k steps; seed 0: 34k).
     reached = [s["stopped_at_return_step"] for s in train_seeds(tmp_path, "configs/dqn_cartpole.yaml", [1, 2], *args)]

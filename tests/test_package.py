@@ -73,7 +73,7 @@ def test_console_commands_work_anywhere_beside_clashing_packages(installed, tmp_
     where = subprocess.run([sys.executable, "-c", "import howsure.agents, howsure.cli.train as t; print(t.__file__)"],
                            capture_output=True, text=True, cwd=work, env=env, timeout=120)
     assert where.returncode == 0 and where.stdout.startswith(str(installed)), where.stdout + where.stderr
-    res = subprocess.run([str(installed / "bin" / "howsure-train"), "--config", "dqn_cartpole", "total_steps=2000",
+    res = subprocess.run([str(installed / "bin" / "howsure-train"), "--config", "dqn_cartpole", "total_steps=1200",
                           "run_dir=run", "--quiet"], capture_output=True, text=True, cwd=work, env=env, timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     assert (work / "run" / "checkpoints" / "final.pt").is_file()
