@@ -67,7 +67,6 @@ def test_summary_and_auroc_by_hand():
     assert auroc(np.array([0.0, 1.0]), np.array([2.0, 3.0])) == 1.0
 
 
-
 def test_parts_split_the_spread_by_dropout_place_and_epinet():
     cfg = wiring.load("configs/bayes_dqn_cartpole.yaml", ["agent.dropout_p=[0.2,0.0]", "seed=0"])
     env = envs.make_env(cfg.env)
