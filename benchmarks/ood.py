@@ -145,20 +145,19 @@ def screen(path: str, ood_env: str, n_obs: int, seed: int, label: str | None = N
     step = int(meta.get("step", 0))
     own = envs.make_env(cfg.env)
     spec = envs.spec_of(cfg.env.id, own)
-    in_obs = collect(own, n_obs, seed, lambda o: int(agent.act(o[None], step, epsilon=0.0)[0]))
+    def play(o):  # the agent's evaluation policy
+        return int(agent.act(o[None], step, epsilon=0.0)[0])
+
+    in_obs = collect(own, n_obs, seed, play)
     own.close()
     other_cfg = cfg.env if ood_env == cfg.env.id else dataclasses.replace(cfg.env, id=ood_env, kwargs={},
                                                                            max_episode_steps=None)
     other = envs.make_env(dataclasses.replace(other_cfg, flicker_prob=flicker))
     other.action_space.seed(seed)
-    if ood_policy == "agent":
-        if getattr(other.action_space, "n", None) != spec.n_actions:
-            raise UserError(f"--ood-policy agent: {ood_env} has {getattr(other.action_space, 'n', '?')} "
-                            f"actions, the agent {spec.n_actions}; use --ood-policy random")
-        policy = lambda o: int(agent.act(o[None], step, epsilon=0.0)[0])  # noqa: E731
-    else:
-        policy = lambda o: other.action_space.sample()  # noqa: E731
-    ood_obs = collect(other, n_obs, seed + 1, policy)
+    if ood_policy == "agent" and getattr(other.action_space, "n", None) != spec.n_actions:
+        raise UserError(f"--ood-policy agent: {ood_env} has {getattr(other.action_space, 'n', '?')} "
+                        f"actions, the agent {spec.n_actions}; use --ood-policy random")
+    ood_obs = collect(other, n_obs, seed + 1, play if ood_policy == "agent" else lambda o: other.action_space.sample())
     other.close()
     ood_obs, how = fit_shape(ood_obs, spec.obs_shape, ood_env)
     ood_obs = corrupt(ood_obs, noise, np.random.default_rng(seed + 2))
