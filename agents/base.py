@@ -59,6 +59,7 @@ class Agent:
                  seed: int = 0):
         self.cfg, self.spec, self.encoder_cfg, self.device = cfg, spec, encoder_cfg, device
         self.rng = np.random.default_rng(seed)
+        self.time_used = 0.0  # see note_time_used
 
     # -- acting ---------------------------------------------------------------------------
     def act(self, obs: np.ndarray, step: int, epsilon: float | None = None) -> np.ndarray:
@@ -91,6 +92,11 @@ class Agent:
         """Agents without replay: training work the loop runs between sending actions to the envs
         and receiving the step, so envs on other threads or processes step meanwhile (PQN)."""
         return {}
+
+    def note_time_used(self, fraction: float) -> None:
+        """The share of the run's wall-clock cap spent so far (resumes included), told by the loop
+        after every chunk when time_limit_minutes is set; for schedules over time (PQN's rate)."""
+        self.time_used = fraction
 
     def schedule_metrics(self, step: int) -> dict[str, float]:
         """Scalars that depend on the step alone (epsilon), logged by the loop."""

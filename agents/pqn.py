@@ -36,7 +36,10 @@ class PQNConfig(AgentConfig):
     gamma: float = 0.99  # discount per agent step
     q_lambda: float = 0.65  # Q(lambda) trace: 0 is one-step Q-learning, 1 the Monte Carlo return
     lr: float = 2.5e-4
-    lr_decay_steps: int = 0  # agent steps of linear decay from lr to lr_end (PQN anneals to 0); 0: constant
+    # agent steps of linear decay from lr to lr_end (PQN anneals to 0); 0: constant; time_limit: over
+    # the run's wall-clock cap (time_limit_minutes), so the rate reaches lr_end as the cap ends
+    # training on a fast CPU and on a slow one alike
+    lr_decay_steps: int | Literal["time_limit"] = 0
     lr_end: float = 0.0
     optimizer: Literal["adam", "radam"] = "radam"  # RAdam as in PQN
     optimizer_eps: float = 1e-8
@@ -154,6 +157,8 @@ class PQNAgent(Agent):
 
     def learning_rate(self) -> float:
         c = self.cfg
+        if c.lr_decay_steps == "time_limit":
+            return c.lr + min(self.time_used, 1.0) * (c.lr_end - c.lr)
         return linear_schedule(c.lr, c.lr_end, c.lr_decay_steps, self.steps_seen) if c.lr_decay_steps > 0 else c.lr
 
     def _learn(self, n: int) -> dict[str, float]:

@@ -437,7 +437,8 @@ def validate(cfg: Config, check_machine: bool = True) -> None:
             raise UserError(f"config key {key!r} must be a finite number, got {value!r}")
     for key, check in RULES.items():
         value = lookup(cfg, key)
-        if value is _MISSING or value is None or value == "auto":  # auto: decided at start-up (runtime.py)
+        # auto: decided at start-up (runtime.py); time_limit: a schedule over the wall-clock cap
+        if value is _MISSING or value is None or value in ("auto", "time_limit"):
             continue
         if isinstance(value, tuple):
             if not all(check.test(v) for v in value):
@@ -445,6 +446,9 @@ def validate(cfg: Config, check_machine: bool = True) -> None:
                                 f"got {list(value)!r}")
         elif not check.test(value):
             raise UserError(f"config key {key!r} must be {check.text}, got {value!r}")
+    if getattr(cfg.agent, "lr_decay_steps", None) == "time_limit" and cfg.time_limit_minutes is None:
+        raise UserError("agent.lr_decay_steps=time_limit anneals over the wall-clock cap, and this run has none: "
+                        "set time_limit_minutes, or give lr_decay_steps a number of agent steps")
     check_device(cfg.device, check_machine)
 
 

@@ -183,6 +183,8 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
             while step < cfg.total_steps:
                 chunk = source.collect(step, during)
                 before, step = step, step + chunk.steps
+                if limit_s is not None:
+                    agent.note_time_used(wall() / limit_s)
                 # store (learner-side reward clipping and life loss; the logged score stays raw)
                 stored = [learner_view(cfg.agent, chunk.rewards[t], chunk.terminated[t], chunk.lives_lost[t])
                           for t in range(len(chunk.actions))]

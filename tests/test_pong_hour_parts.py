@@ -193,6 +193,30 @@ def test_pqn_learning_rate_decays_linearly_with_the_steps_it_has_seen():
     assert restored.steps_seen == 960 and restored.learning_rate() == pytest.approx(0.0001)
 
 
+def test_pqn_learning_rate_can_decay_over_the_wall_clock_cap(tmp_path):
+    cfg = wiring.load("configs/pqn_cartpole.yaml", ["agent.lr=0.001", "agent.lr_decay_steps=time_limit",
+                                                    "agent.lr_end=0.0001", "time_limit_minutes=1"])
+    agent = make_agent(cfg, envs.spec_of(cfg.env.id, envs.make_env(cfg.env)))
+    assert agent.learning_rate() == pytest.approx(0.001)
+    agent.note_time_used(0.25)
+    assert agent.learning_rate() == pytest.approx(0.001 - 0.25 * 0.0009)
+    agent.note_time_used(1.5)  # past the cap (the final checkpoint is written after it)
+    assert agent.learning_rate() == pytest.approx(0.0001)
+    with pytest.raises(UserError, match="time_limit_minutes"):
+        wiring.load("configs/pqn_cartpole.yaml", ["agent.lr_decay_steps=time_limit"])
+    # in a run: the loop tells the agent the time used, so the logged rate falls with the wall clock
+    run_dir = tmp_path / "timed"
+    res = run_cli("train.py", "--config", "configs/pqn_cartpole.yaml", f"run_dir={run_dir}", "total_steps=10000000",
+                  "agent.lr_decay_steps=time_limit", "time_limit_minutes=0.1", "eval.every_steps=0",
+                  "log.every_steps=2048", "--quiet")
+    assert res.returncode == 0, res.stderr
+    from howsure.logger import read_scalars
+
+    rates = [v for _, v in read_scalars(run_dir)["charts/learning_rate"]]
+    assert len(rates) >= 3 and all(a > b for a, b in zip(rates, rates[1:]))
+    assert rates[-1] < 0.25 * cfg.agent.lr  # near the end of the cap, near lr_end = 0
+
+
 def test_pqn_target_network_bootstraps_from_the_copy_of_its_last_refresh():
     cfg = wiring.load("configs/pqn_cartpole.yaml", ["agent.rollout_steps=2", "agent.epochs=1", "agent.minibatches=1",
                                                     "agent.target_every_rollouts=2", "agent.q_lambda=0",
