@@ -119,6 +119,9 @@ def make_env(cfg, render_mode: str | None = None) -> gym.Env:
     check_id(cfg.id)
     if cfg.detector and family_of(cfg.id).name != "atari":
         raise UserError(f"env.detector works on ALE/ games (screens), not on {cfg.id!r}: set env.detector=null")
+    if cfg.flicker_prob > 0 and family_of(cfg.id).name != "atari":
+        raise UserError(f"env.flicker_prob blanks ALE/ game screens, not observations of {cfg.id!r}: "
+                        "set env.flicker_prob=0")
     try:
         env = family_of(cfg.id).make(cfg, render_mode=render_mode)
     except gym.error.DependencyNotInstalled as err:

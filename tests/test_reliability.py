@@ -174,6 +174,18 @@ def test_collect_keeps_only_the_named_generation(tmp_path):
 # --------------------------------------------------------------------------- bad values
 
 
+@pytest.mark.parametrize("override, needle", [("env.flicker_prob=0.5", "set env.flicker_prob=0"),
+                                              ("env.detector=runs/det.pt", "set env.detector=null")])
+def test_screen_wrappers_refuse_envs_without_screens(override, needle):
+    from howsure.envs import make_env
+
+    cfg = wiring.load("configs/dqn_cartpole.yaml", [override])
+    with pytest.raises(UserError) as err:
+        make_env(cfg.env)
+    message = str(err.value)
+    assert "\n" not in message and needle in message and "CartPole-v1" in message
+
+
 @pytest.mark.parametrize("overrides, needles", [
     (["agent.gamma=1.5"], ["'agent.gamma'", "[0, 1]"]),
     (["agent.gamma=-0.1"], ["'agent.gamma'", "[0, 1]"]),
