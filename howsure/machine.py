@@ -28,6 +28,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_family_model() -> str | None:
+    """"family F model M" from /proc/cpuinfo: virtual machines often name every CPU "AMD EPYC",
+    and the family and model tell the generations apart (AMD family 25 holds Zen 3, AVX2 only,
+    and Zen 4, with AVX-512: the model number differs)."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()[:30] if ":" in line)
+    except OSError:
+        return None
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    if "cpu family" not in fields or "model" not in fields:
+        return None
+    return f"family {fields['cpu family']} model {fields['model']}"
+
+
 def load_average() -> list[float]:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -42,6 +56,7 @@ def describe() -> dict:
     flags = cpu_flags()
     return {
         "cpu_model": cpu_model(),
+        "cpu_family_model": cpu_family_model(),
         "cores": os.cpu_count(),
         "flags": {f: f in flags for f in SPEED_FLAGS},
         "torch": torch.__version__,

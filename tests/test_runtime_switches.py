@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -59,3 +61,20 @@ def test_a_run_saves_what_auto_chose(tmp_path):
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["agent"]["bf16_autocast"] is bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
     assert saved["flush_denormal"] is True
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads /proc/cpuinfo")
+def test_machine_record_names_the_cpu_generation():
+    import re
+
+    from howsure import machine
+
+    info = machine.describe()
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    family = next((ln for ln in lines if ln.startswith("cpu family")), None)
+    if family is None:  # not an x86 cpuinfo: nothing to name
+        assert info["cpu_family_model"] is None
+    else:
+        assert re.fullmatch(r"family \d+ model \d+", info["cpu_family_model"])
+        assert info["cpu_family_model"].split()[1] == family.split(":")[1].strip()
+    assert set(info["flags"]) == set(machine.SPEED_FLAGS) and info["cores"] >= 1
