@@ -21,6 +21,8 @@ Every speed switch is measured on its own against the plain loop, in the same ru
   learner_thread     fast + learner_thread=true (updates on a thread while the loop acts)
   env_workers        fast + env.env_workers=true (envs in worker processes, stepping during the update)
   num_envs4          fast + env.num_envs=4 (4 games, one batched forward pass per update)
+  ale_vector         auto + env.backend=ale_vector (ale-py's C++ games step while the update runs)
+  ale_vector4        ale_vector + env.num_envs=4 (all 4 steps an update is owed overlap it)
 
 fraction_of_limit compares the `auto` loop with the fastest bare update this CPU can do.
 
@@ -152,6 +154,8 @@ SWITCHES = {
     "learner_thread": [*FAST, "learner_thread=true"],
     "env_workers": [*FAST, "env.env_workers=true"],
     "num_envs4": [*FAST, "env.num_envs=4"],
+    "ale_vector": [*AUTO, "env.backend=ale_vector"],
+    "ale_vector4": [*AUTO, "env.backend=ale_vector", "env.num_envs=4"],
 }
 
 
