@@ -1,0 +1,130 @@
+"""Where one Nature-DQN update's time goes on this CPU, and what the candidate speed-ups change.
+
+The update of benchmarks/throughput.py's learner bound (configs/dqn_pong.yaml: Nature CNN at
+84x84, batch 32, centered RMSProp, float32) on random screens, with howsure's own agent:
+
+  parts      milliseconds of the online forward pass, the target network's forward pass, the
+             backward pass and the optimizer step, each averaged over --updates updates
+  variants   milliseconds per whole update (agent.update), each variant in its own process,
+             the variants interleaved --rounds times so a drift of the machine's speed hits all:
+               plain           as the loop runs it
+               channels_last   both networks in channels-last memory format
+               compiled_opt    torch.compile of the optimizer step (one fused loop over the weights)
+               both            channels_last + compiled_opt
+               compiled_nets   torch.compile of both networks
+               keep_grads      zero_grad(set_to_none=False): gradient buffers are reused
+
+    python benchmarks/update_variants.py --json benchmarks/results/update_variants_avx2.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = ("plain", "channels_last", "compiled_opt", "both", "compiled_nets", "keep_grads")
+
+
+def build(variant: str):
+    import numpy as np
+    import torch
+    from howsure.agents import make_agent
+    from howsure.envs import make_env, spec_of
+    from howsure.replay.batch import Batch
+
+    from howsure import wiring
+
+    cfg = wiring.load(ROOT / "configs" / "dqn_pong.yaml")
+    agent = make_agent(cfg, spec_of(cfg.env.id, make_env(cfg.env)))
+    if variant in ("channels_last", "both"):
+        agent.q.to(memory_format=torch.channels_last)
+        agent.target.to(memory_format=torch.channels_last)
+    if variant in ("compiled_opt", "both"):
+        agent.optimizer.step = torch.compile(agent.optimizer.step)
+    if variant == "compiled_nets":
+        agent.q, agent.target = torch.compile(agent.q), torch.compile(agent.target)
+    if variant == "keep_grads":
+        zero = agent.optimizer.zero_grad
+        agent.optimizer.zero_grad = lambda set_to_none=True: zero(set_to_none=False)
+    obs = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (32, 4, 84, 84), dtype=np.uint8))
+    batch = Batch(obs, torch.zeros(32, dtype=torch.int64), torch.zeros(32), obs.clone(), torch.full((32,), 0.99))
+    return agent, batch
+
+
+def time_variant(variant: str, updates: int) -> float:
+    agent, batch = build(variant)
+    for _ in range(5):  # warm-up, compilation included
+        agent.update(batch)
+    t0 = time.perf_counter()
+    for _ in range(updates):
+        agent.update(batch)
+    return (time.perf_counter() - t0) / updates * 1000
+
+
+def time_parts(updates: int) -> dict[str, float]:
+    import torch
+    from howsure.agents.dqn import td_loss, td_target
+
+    agent, batch = build("plain")
+    totals = dict.fromkeys(("online_forward", "target_forward", "backward", "optimizer"), 0.0)
+    for i in range(updates + 5):
+        t0 = time.perf_counter()
+        q = agent.q(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            target = td_target(batch.rewards, batch.discounts, agent.target(batch.next_obs), None)
+        t2 = time.perf_counter()
+        loss, _ = td_loss(q, target, "huber", None)
+        agent.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t3 = time.perf_counter()
+        agent.optimizer.step()
+        t4 = time.perf_counter()
+        if i >= 5:
+            for key, a, b in (("online_forward", t0, t1), ("target_forward", t1, t2), ("backward", t2, t3),
+                              ("optimizer", t3, t4)):
+                totals[key] += (b - a) * 1000
+    return {k: round(v / updates, 2) for k, v in totals.items()}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--updates", type=int, default=60)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--only", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--json", type=Path)
+    p.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # one timing, in a child process
+    args = p.parse_args()
+    if args.variant:
+        print(json.dumps(time_variant(args.variant, args.updates)))
+        return 0
+
+    from howsure import machine
+
+    result = {"config": "configs/dqn_pong.yaml", "batch": 32, "updates": args.updates, "rounds": args.rounds,
+              "machine": machine.describe(), "date": time.strftime("%Y-%m-%d")}
+    result["parts_ms"] = time_parts(args.updates)
+    samples: dict[str, list[float]] = {v: [] for v in args.only}
+    for _ in range(args.rounds):
+        for variant in args.only:
+            out = subprocess.run([sys.executable, __file__, "--variant", variant, "--updates", str(args.updates)],
+                                 check=True, capture_output=True, text=True).stdout
+            samples[variant].append(round(json.loads(out.strip().splitlines()[-1]), 2))
+    result["ms_per_update_median"] = {v: statistics.median(s) for v, s in samples.items()}
+    result["ms_per_update_samples"] = samples
+    result["machine"] = machine.ended(result["machine"])
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
