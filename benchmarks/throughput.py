@@ -6,7 +6,8 @@ target sync every 1,000 steps); speed is measured after learning starts, so it i
   env_only_sps       the preprocessed env alone (84x84, frame skip 4, stack 4), random actions
   learner_bound_sps  4 / (seconds of one bare DQN update on a full batch), in the fastest of the
                      modes the loop offers (float32, bf16, each with and without flushing
-                     denormals): the most a loop that updates every 4 steps can reach on this CPU;
+                     denormals, and with flushing and a compiled optimizer step): the most a loop
+                     that updates every 4 steps can reach on this CPU;
                      every mode's bound is kept (learner_bounds_sps)
   howsure_sps        the `auto` row: the switches as configs/dqn_pong_fast.yaml sets them, decided
                      for this CPU (howsure/runtime.py)
@@ -17,7 +18,8 @@ Every speed switch is measured on its own against the plain loop, in the same ru
   flush_denormal     flush_denormal=true
   bf16_autocast      agent.bf16_autocast=true (encoder in bfloat16; head and loss in float32)
   fast               both
-  auto               bf16_autocast=auto, flush_denormal=auto: the preset's switches; howsure_sps
+  auto               bf16_autocast, flush_denormal and compile_optimizer all auto: the preset's
+                     switches; howsure_sps
   learner_thread     fast + learner_thread=true (updates on a thread while the loop acts)
   env_workers        fast + env.env_workers=true (envs in worker processes, stepping during the update)
   num_envs4          fast + env.num_envs=4 (4 games, one batched forward pass per update)
@@ -142,9 +144,11 @@ def sb3_sps(steps: int) -> float:
 
 
 FAST = ["flush_denormal=true", "agent.bf16_autocast=true"]
-AUTO = ["flush_denormal=auto", "agent.bf16_autocast=auto"]
+AUTO = ["flush_denormal=auto", "agent.bf16_autocast=auto", "agent.compile_optimizer=auto"]
+COMPILED = ["agent.compile_optimizer=true"]
 BARE_MODES = {"float32": [], "float32+flush": ["flush_denormal=true"], "bf16": ["agent.bf16_autocast=true"],
-              "bf16+flush": FAST}
+              "bf16+flush": FAST, "float32+flush+compiled": ["flush_denormal=true", *COMPILED],
+              "bf16+flush+compiled": [*FAST, *COMPILED]}
 SWITCHES = {
     "auto": AUTO,
     "plain": [],

@@ -7,6 +7,8 @@
   torch_threads        torch's default, one thread per core
   learner_thread       on with 4 or more cores: acting then has a core the update leaves idle;
                        on 2 cores the update already uses both and a thread only adds contention
+  agent.compile_optimizer  on for CPU training where a C++ compiler is installed (torch.compile
+                       needs one): the optimizer step becomes one loop over the weights
   env.env_workers      off: worker processes pay for IPC, and on few cores they compete with the
                        update (env.backend=ale_vector steps Atari games on C++ threads instead)
 """
@@ -15,21 +17,36 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 
 import torch
 
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
+def agent_switch(agent_cfg, name: str) -> bool | str | None:
+    """agent.<name> where the agent's schema declares it (DQN's family), else None."""
+    declared = {f.name for f in dataclasses.fields(agent_cfg)}
+    return getattr(agent_cfg, name) if name in declared else None
+
+
 def bf16_switch(agent_cfg) -> bool | str | None:
     """agent.bf16_autocast where the agent's schema declares it (DQN's networks), else None."""
-    declared = {f.name for f in dataclasses.fields(agent_cfg)}
-    return agent_cfg.bf16_autocast if "bf16_autocast" in declared else None
+    return agent_switch(agent_cfg, "bf16_autocast")
 
 
-def decide(cfg, flags: set[str], cores: int) -> dict[str, object]:
-    """The value each `auto` switch of `cfg` takes on a CPU with these flags and cores."""
+def has_cxx_compiler() -> bool:
+    """Whether torch.compile's CPU backend can build its kernels here."""
+    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+def decide(cfg, flags: set[str], cores: int, cxx: bool | None = None) -> dict[str, object]:
+    """The value each `auto` switch of `cfg` takes on a CPU with these flags and cores (and, for
+    compile_optimizer, with or without a C++ compiler: found on the PATH unless given)."""
     choices: dict[str, object] = {}
+    if agent_switch(cfg.agent, "compile_optimizer") == "auto":
+        cxx = has_cxx_compiler() if cxx is None else cxx
+        choices["agent.compile_optimizer"] = bool(cxx and not cfg.device.startswith("cuda"))
     if bf16_switch(cfg.agent) == "auto":
         if cfg.device.startswith("cuda"):
             choices["agent.bf16_autocast"] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
@@ -68,6 +85,9 @@ def describe_switches(cfg) -> str:
              f"learner_thread={cfg.learner_thread}", f"env.env_workers={cfg.env.env_workers}"]
     if bf16 is not None:
         parts.insert(0, f"agent.bf16_autocast={bf16}")
+    compiled = agent_switch(cfg.agent, "compile_optimizer")
+    if compiled is not None:
+        parts.insert(1 if bf16 is not None else 0, f"agent.compile_optimizer={compiled}")
     return ", ".join(parts)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 
 from howsure import wiring
 from howsure.machine import cpu_flags
-from howsure.runtime import decide, resolve_auto
+from howsure.runtime import decide, has_cxx_compiler, resolve_auto
 from tests.conftest import run_cli
 
 AUTO = ["agent.name=dqn", "agent.bf16_autocast=auto", "flush_denormal=auto", "torch_threads=auto",
@@ -27,6 +28,44 @@ def test_other_switches_by_core_count():
     two, eight = decide(cfg, set(), cores=2), decide(cfg, set(), cores=8)
     assert two["learner_thread"] is False and eight["learner_thread"] is True
     assert two["flush_denormal"] is True and two["torch_threads"] == 0 and two["env.env_workers"] is False
+
+
+@pytest.mark.parametrize("cxx, device, on", [(True, "cpu", True), (False, "cpu", False), (True, "cuda", False)])
+def test_compiled_optimizer_only_where_a_cpu_compiler_builds_it(cxx, device, on):
+    cfg = wiring.load(None, ["agent.name=dqn", "agent.compile_optimizer=auto"])
+    cfg = dataclasses.replace(cfg, device=device)  # the config refuses "cuda" on a machine without one
+    assert decide(cfg, set(), cores=2, cxx=cxx) == {"agent.compile_optimizer": on}
+    assert "agent.compile_optimizer" not in decide(wiring.load(None, ["agent.name=pqn"]), set(), cores=2, cxx=True)
+
+
+@pytest.mark.skipif(not has_cxx_compiler(), reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_optimizer_step_moves_the_weights_as_the_eager_one():
+    import torch
+    from howsure.agents import make_agent
+    from howsure.envs import make_env, spec_of
+    from howsure.replay.batch import Batch
+
+    def agent(*extra):  # the Nature setting's centered RMSProp on CartPole
+        cfg = wiring.load(None, ["agent.name=dqn", "agent.optimizer=rmsprop", "agent.optimizer_eps=0.01",
+                                 "agent.lr=0.01", "agent.target_update_every_updates=2", *extra])
+        torch.manual_seed(0)
+        return make_agent(cfg, spec_of(cfg.env.id, make_env(cfg.env)))
+
+    eager, compiled = agent(), agent("agent.compile_optimizer=true")
+    assert hasattr(compiled.optimizer.step, "_torchdynamo_orig_callable")  # wrapped by torch.compile
+    assert not hasattr(eager.optimizer.step, "_torchdynamo_orig_callable")
+    g = torch.Generator().manual_seed(1)
+    before = [p.detach().clone() for p in eager.q.parameters()]
+    for _ in range(4):
+        obs, nxt = torch.randn(32, 4, generator=g), torch.randn(32, 4, generator=g)
+        batch = Batch(obs, torch.randint(0, 2, (32,), generator=g), torch.randn(32, generator=g), nxt,
+                      torch.full((32,), 0.99))
+        eager.update(batch)
+        compiled.update(batch)
+    for e, c, b in zip(eager.q.parameters(), compiled.q.parameters(), before):
+        assert not torch.equal(e, b)  # the updates moved the weights
+        assert torch.allclose(e, c, rtol=1e-4, atol=1e-5)
+    assert compiled.optimizer.state_dict()["state"][0]["step"] == 4
 
 
 def test_explicit_values_are_obeyed():
