@@ -111,6 +111,11 @@ class DQNAgent(Agent):
         self._target_params = list(self.target.parameters())
         self.optimizer = make_optimizer(cfg, self._params)
         if cfg.compile_optimizer is True:
+            from howsure.runtime import has_cxx_compiler
+
+            if torch.device(self.device).type == "cpu" and not has_cxx_compiler():
+                raise UserError("agent.compile_optimizer=true needs a C++ compiler (g++ or clang++) on the PATH: "
+                                "install one, or set agent.compile_optimizer=auto or false")
             self.optimizer.step = torch.compile(self.optimizer.step)
         self.updates = 0
         # A recurrent encoder (DRQN) carries one state per env while acting.

@@ -38,6 +38,13 @@ def test_compiled_optimizer_only_where_a_cpu_compiler_builds_it(cxx, device, on)
     assert "agent.compile_optimizer" not in decide(wiring.load(None, ["agent.name=pqn"]), set(), cores=2, cxx=True)
 
 
+def test_compiled_optimizer_without_a_compiler_is_one_clear_error(tmp_path):
+    res = run_cli("train.py", "--config", "dqn_cartpole", f"run_dir={tmp_path}/run", "total_steps=300",
+                  "agent.compile_optimizer=true", env={"PATH": str(tmp_path)})  # no compiler on this PATH
+    assert res.returncode == 2
+    assert "agent.compile_optimizer=true needs a C++ compiler" in res.stderr and "Traceback" not in res.stderr
+
+
 @pytest.mark.skipif(not has_cxx_compiler(), reason="torch.compile on CPU needs a C++ compiler")
 def test_compiled_optimizer_step_moves_the_weights_as_the_eager_one():
     import torch
