@@ -4,6 +4,7 @@ the 2015 Nature paper; double-DQN targets (arXiv:1509.06461) and a dueling head 
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -116,6 +117,8 @@ class DQNAgent(Agent):
             if torch.device(self.device).type == "cpu" and not has_cxx_compiler():
                 raise UserError("agent.compile_optimizer=true needs a C++ compiler (g++ or clang++) on the PATH: "
                                 "install one, or set agent.compile_optimizer=auto or false")
+            # torch's compiler logs a notice that the optimizer's profiler label is dropped: not actionable
+            logging.getLogger("torch._dynamo.variables.ctx_manager").setLevel(logging.ERROR)
             self.optimizer.step = torch.compile(self.optimizer.step)
         self.updates = 0
         # A recurrent encoder (DRQN) carries one state per env while acting.
