@@ -20,6 +20,7 @@ from howsure.replay.sequence_batch import SequenceBatch
 from torch import nn
 
 from howsure.errors import UserError
+from howsure.runtime import has_cxx_compiler
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,6 @@ class DQNAgent(Agent):
         self._target_params = list(self.target.parameters())
         self.optimizer = make_optimizer(cfg, self._params)
         if cfg.compile_optimizer is True:
-            from howsure.runtime import has_cxx_compiler
-
             if torch.device(self.device).type == "cpu" and not has_cxx_compiler():
                 raise UserError("agent.compile_optimizer=true needs a C++ compiler (g++ or clang++) on the PATH: "
                                 "install one, or set agent.compile_optimizer=auto or false")

@@ -117,13 +117,15 @@ def make_env(cfg, render_mode: str | None = None) -> gym.Env:
     """One environment, as the config describes it, with its action space checked."""
     register_third_party(cfg.register)
     check_id(cfg.id)
-    if cfg.detector and family_of(cfg.id).name != "atari":
-        raise UserError(f"env.detector works on ALE/ games (screens), not on {cfg.id!r}: set env.detector=null")
-    if cfg.flicker_prob > 0 and family_of(cfg.id).name != "atari":
-        raise UserError(f"env.flicker_prob blanks ALE/ game screens, not observations of {cfg.id!r}: "
-                        "set env.flicker_prob=0")
+    family = family_of(cfg.id)
+    if family.name != "atari":  # the screen wrappers
+        if cfg.detector:
+            raise UserError(f"env.detector works on ALE/ games (screens), not on {cfg.id!r}: set env.detector=null")
+        if cfg.flicker_prob > 0:
+            raise UserError(f"env.flicker_prob blanks ALE/ game screens, not observations of {cfg.id!r}: "
+                            "set env.flicker_prob=0")
     try:
-        env = family_of(cfg.id).make(cfg, render_mode=render_mode)
+        env = family.make(cfg, render_mode=render_mode)
     except gym.error.DependencyNotInstalled as err:
         raise UserError(f"env {cfg.id!r} needs an optional dependency: {str(err).splitlines()[0]}") from None
     except (TypeError, ValueError, gym.error.Error) as err:

@@ -30,11 +30,6 @@ def agent_switch(agent_cfg, name: str) -> bool | str | None:
     return getattr(agent_cfg, name) if name in declared else None
 
 
-def bf16_switch(agent_cfg) -> bool | str | None:
-    """agent.bf16_autocast where the agent's schema declares it (DQN's networks), else None."""
-    return agent_switch(agent_cfg, "bf16_autocast")
-
-
 def has_cxx_compiler() -> bool:
     """Whether torch.compile's CPU backend can build its kernels here."""
     return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
@@ -47,7 +42,7 @@ def decide(cfg, flags: set[str], cores: int, cxx: bool | None = None) -> dict[st
     if agent_switch(cfg.agent, "compile_optimizer") == "auto":
         cxx = has_cxx_compiler() if cxx is None else cxx
         choices["agent.compile_optimizer"] = bool(cxx and not cfg.device.startswith("cuda"))
-    if bf16_switch(cfg.agent) == "auto":
+    if agent_switch(cfg.agent, "bf16_autocast") == "auto":
         if cfg.device.startswith("cuda"):
             choices["agent.bf16_autocast"] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
         else:
@@ -80,15 +75,11 @@ def resolve_auto(cfg):
 
 def describe_switches(cfg) -> str:
     """The speed switches a (resolved) run uses, one line, for the log."""
-    bf16 = bf16_switch(cfg.agent)
-    parts = [f"torch_threads={cfg.torch_threads or torch.get_num_threads()}", f"flush_denormal={cfg.flush_denormal}",
-             f"learner_thread={cfg.learner_thread}", f"env.env_workers={cfg.env.env_workers}"]
-    if bf16 is not None:
-        parts.insert(0, f"agent.bf16_autocast={bf16}")
-    compiled = agent_switch(cfg.agent, "compile_optimizer")
-    if compiled is not None:
-        parts.insert(1 if bf16 is not None else 0, f"agent.compile_optimizer={compiled}")
-    return ", ".join(parts)
+    agent = [f"agent.{name}={value}" for name in ("bf16_autocast", "compile_optimizer")
+             if (value := agent_switch(cfg.agent, name)) is not None]
+    return ", ".join([*agent, f"torch_threads={cfg.torch_threads or torch.get_num_threads()}",
+                      f"flush_denormal={cfg.flush_denormal}", f"learner_thread={cfg.learner_thread}",
+                      f"env.env_workers={cfg.env.env_workers}"])
 
 
 def configure_torch(cfg) -> None:
