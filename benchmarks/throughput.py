@@ -84,9 +84,9 @@ def env_only_sps(steps: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0) -> float:
-    """4 / seconds per bare update, over `updates` updates or `max_seconds` (a slow mode, such as
-    bf16 on a CPU without native bf16, is timed for as long as a fast one)."""
+def bare_update(extra: list[str]):
+    """(resolved config, agent, batch): configs/dqn_pong.yaml's DQN with `extra` overrides (auto
+    switches decided for this CPU) and a full batch of 32 random screens, for timing bare updates."""
     import numpy as np
     import torch
     from howsure.agents import make_agent
@@ -94,15 +94,24 @@ def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0)
     from howsure.replay.batch import Batch
 
     from howsure import wiring
-    from howsure.runtime import configure_torch, resolve_auto
+    from howsure.runtime import resolve_auto
 
     cfg, _ = resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", extra))
+    agent = make_agent(cfg, spec_of(ENV_ID, make_env(cfg.env)))
+    obs = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (32, 4, 84, 84), dtype=np.uint8))
+    return cfg, agent, Batch(obs, torch.zeros(32, dtype=torch.int64), torch.zeros(32), obs.clone(),
+                             torch.full((32,), 0.99))
+
+
+def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0) -> float:
+    """4 / seconds per bare update, over `updates` updates or `max_seconds` (a slow mode, such as
+    bf16 on a CPU without native bf16, is timed for as long as a fast one)."""
+    import torch
+
+    from howsure.runtime import configure_torch
+
+    cfg, agent, batch = bare_update(extra)
     configure_torch(dataclasses.replace(cfg, torch_threads=0))  # flush_denormal as the mode says
-    env = make_env(cfg.env)
-    agent = make_agent(cfg, spec_of(ENV_ID, env))
-    rng = np.random.default_rng(0)
-    obs = torch.from_numpy(rng.integers(0, 255, (32, 4, 84, 84), dtype=np.uint8))
-    batch = Batch(obs, torch.zeros(32, dtype=torch.int64), torch.zeros(32), obs.clone(), torch.full((32,), 0.99))
     for _ in range(3):
         agent.update(batch)
     t0 = time.perf_counter()

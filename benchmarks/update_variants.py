@@ -28,20 +28,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.throughput, run as a script
 VARIANTS = ("plain", "channels_last", "compiled_opt", "both", "compiled_nets", "keep_grads")
 
 
 def build(variant: str):
-    import numpy as np
     import torch
-    from howsure.agents import make_agent
-    from howsure.envs import make_env, spec_of
-    from howsure.replay.batch import Batch
 
-    from howsure import wiring
+    from benchmarks.throughput import bare_update
 
-    cfg = wiring.load(ROOT / "configs" / "dqn_pong.yaml")
-    agent = make_agent(cfg, spec_of(cfg.env.id, make_env(cfg.env)))
+    _, agent, batch = bare_update([])
     if variant in ("channels_last", "both"):
         agent.q.to(memory_format=torch.channels_last)
         agent.target.to(memory_format=torch.channels_last)
@@ -52,8 +48,6 @@ def build(variant: str):
     if variant == "keep_grads":
         zero = agent.optimizer.zero_grad
         agent.optimizer.zero_grad = lambda set_to_none=True: zero(set_to_none=False)
-    obs = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (32, 4, 84, 84), dtype=np.uint8))
-    batch = Batch(obs, torch.zeros(32, dtype=torch.int64), torch.zeros(32), obs.clone(), torch.full((32,), 0.99))
     return agent, batch
 
 
