@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from howsure.agents.bayes_network import EPINET, BayesQNetwork, Features, Noise, place_names
+from howsure.agents.bayes_network import EPINET, BayesQNetwork, Features, Noise, place_names, tile_rows
 from howsure.agents.bootstrap import bootstrap_masks
 from howsure.agents.dqn import DQNAgent, TDConfig, td_loss, td_target
 from howsure.agents.recurrent import unroll
@@ -64,6 +64,11 @@ class BayesDQNConfig(TDConfig):
     # n_masks > 0: chance that a mask trains on a given transition, a fixed function of its replay
     # slot (each mask its own bootstrap of the data, as boot_dqn's heads); 1.0: every mask sees all
     mask_bootstrap: float = 1.0
+    # n_masks > 0: which masks an update trains on each sampled row. "one": a mask drawn per row,
+    # so each member sees about B / n_masks rows; "all": every row once per mask (weighted by
+    # mask_bootstrap), as boot_dqn trains every head on the whole batch: each member gets a full
+    # batch per update, for n_masks x the head's cost (the encoder still runs once per row)
+    mask_training: Literal["one", "all"] = "one"
     # dropout epinet (agents/bayes_network.py): units of its hidden layer, 0 = none; its index is a
     # centred dropout mask drawn with the others, and a frozen random twin scaled by epinet_prior_scale
     # gives the spread that training removes on replayed states only
@@ -100,7 +105,12 @@ class BayesDQNAgent(DQNAgent):
         if cfg.mask_bootstrap < 1.0 and cfg.n_masks == 0:
             raise UserError(f"agent.mask_bootstrap={cfg.mask_bootstrap} needs fixed masks to bootstrap: "
                             "set agent.n_masks (e.g. 10) or agent.mask_bootstrap=1")
+        if cfg.mask_training == "all" and cfg.n_masks == 0:
+            raise UserError("agent.mask_training=all trains every fixed mask on each row: set agent.n_masks "
+                            "(e.g. 10) or agent.mask_training=one")
         super().__init__(cfg, spec, **kwargs)
+        if self.memory is not None and cfg.mask_training == "all":
+            raise UserError("agent.mask_training=all with a recurrent encoder is not supported; set it to one")
         if self.memory is not None and cfg.prior_scale > 0:
             raise UserError("agent.prior_scale > 0 with a recurrent encoder is not supported; set agent.prior_scale=0")
         if self.memory is not None and cfg.mask_bootstrap < 1.0:
@@ -238,17 +248,28 @@ class BayesDQNAgent(DQNAgent):
         if isinstance(batch, SequenceBatch):
             q_taken, target = self.sequence_q_and_target(batch, noise)
         else:
+            # mask_training=all: the noise holds every row once per mask, mask-major, and the network
+            # tiles its rows to match (after the layers every mask shares)
+            rows = len(next(iter(noise.values())))
+
+            def tile(x):
+                return tile_rows(x, rows)
+
+            actions = tile(batch.actions).unsqueeze(1)
             feats = self.q.features(batch.obs)
             if separate:  # the base alone meets the TD target; the index part is trained below
                 q = self.q.q_values(feats, {k: v for k, v in noise.items() if k != EPINET}, relaxed=True)
-                index_part = self.q.epinet_term(feats, noise).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+                index_part = self.q.epinet_term(feats, noise).gather(1, actions).squeeze(1)
             else:
                 q = self.q.q_values(feats, noise, relaxed=True)
-            q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+            q_taken = q.gather(1, actions).squeeze(1)
             with torch.no_grad():
                 t_noise = self.target_noise(noise)
                 next_online = self.q(batch.next_obs, t_noise) if c.double_dqn else None
-                target = td_target(batch.rewards, batch.discounts, self.target(batch.next_obs, t_noise), next_online)
+                target = td_target(tile(batch.rewards), tile(batch.discounts), self.target(batch.next_obs, t_noise),
+                                   next_online)
+            if weights is not None:
+                weights = tile(weights)
         if kept is not None:  # rows no mask may train on count 0
             kept = torch.as_tensor(kept, device=q_taken.device)
             weights = kept if weights is None else weights * kept
@@ -275,8 +296,17 @@ class BayesDQNAgent(DQNAgent):
 
     def training_noise(self, batch) -> tuple[Noise, np.ndarray | None]:
         """A mask per row, and with mask_bootstrap < 1 which rows some mask keeps (B,) 0/1: each row
-        gets one of the masks whose bootstrap keeps its replay slot; a row no mask keeps gets weight 0."""
+        gets one of the masks whose bootstrap keeps its replay slot; a row no mask keeps gets weight 0.
+        mask_training=all: every mask for every row, (n_masks * B,) mask-major, and the weights 0/1
+        of each (mask, row) pair from the same bootstrap."""
         c = self.cfg
+        if c.mask_training == "all" and not isinstance(batch, SequenceBatch):  # rows tiled mask-major
+            b = len(batch)
+            noise = self.q.mask_noise(torch.arange(c.n_masks, device=self.device).repeat_interleave(b))
+            if c.mask_bootstrap >= 1.0 or batch.indices is None:
+                return noise, None
+            allowed = bootstrap_masks(np.asarray(batch.indices), c.n_masks, c.mask_bootstrap, self.mask_seed)
+            return noise, np.ascontiguousarray(allowed.T).reshape(-1)
         if c.mask_bootstrap >= 1.0 or isinstance(batch, SequenceBatch) or batch.indices is None:
             return self.q.draw_noise(len(batch), self.device), None
         allowed = bootstrap_masks(np.asarray(batch.indices), c.n_masks, c.mask_bootstrap, self.mask_seed)

@@ -52,6 +52,15 @@ def place_names(n_hidden: int) -> list[str]:
     return ["features"] + [f"hidden{i + 1}" for i in range(n_hidden)]
 
 
+def tile_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """x (B, ...) repeated to `rows` rows (a multiple of B): [x; x; ...], one copy per mask."""
+    return x if len(x) == rows else x.repeat(rows // len(x), *([1] * (x.dim() - 1)))
+
+
+def noise_rows(noise: Noise | None, default: int) -> int:
+    return max((len(u) for u in noise.values()), default=default) if noise else default
+
+
 class _Head(nn.Module):
     def __init__(self, widths: list[int]):
         super().__init__()
@@ -133,21 +142,32 @@ class BayesQNetwork(nn.Module):
         epinet_prior = self.epinet_prior_encoder(obs) if self.epinet is not None else None
         return Features(self.encoder(obs), prior, epinet_prior)
 
-    def _run(self, head: _Head, x: torch.Tensor, noise: Noise | None, relaxed: bool) -> torch.Tensor:
+    def _run(self, head: _Head, x: torch.Tensor, masks: dict[str, torch.Tensor], rows: int) -> torch.Tensor:
+        """The head on x with dropout `masks` (place -> scaled keep mask; absent: dropout off there).
+        Masks may have reps x the rows of x (every mask for every row, mask-major): the rows are
+        tiled at the first masked place, so the layers before it run once per row, not per mask."""
         for i, (name, layer) in enumerate(zip(self.names, head.layers)):
-            if noise is not None and name in noise and name in self.dropouts:  # absent: dropout off there
-                x = self.dropouts[name](x, noise[name], relaxed)
+            if name in masks:
+                x = tile_rows(x, len(masks[name])) * masks[name]
             x = layer(x)
             if i < len(head.layers) - 1:
                 x = torch.relu(x)
-        return x
+        return tile_rows(x, rows)
+
+    def masks(self, noise: Noise | None, relaxed: bool = False) -> dict[str, torch.Tensor]:
+        """Scaled keep masks of the dropout places the noise names, built once per pass and shared
+        by the trained head and its prior (the same member of the implicit ensemble)."""
+        if noise is None:
+            return {}
+        return {name: self.dropouts[name].mask(u, relaxed) for name, u in noise.items() if name in self.dropouts}
 
     def q_values(self, feats: Features, noise: Noise | None, relaxed: bool = False) -> torch.Tensor:
         """Q (B, A) from features; noise None means dropout off (the mean-weight network; the
         epinet's mean over its index is 0, so it adds nothing there)."""
-        q = self._run(self.head, feats.feat, noise, relaxed)
+        masks, rows = self.masks(noise, relaxed), noise_rows(noise, len(feats.feat))
+        q = self._run(self.head, feats.feat, masks, rows)
         if feats.prior is not None:
-            q = q + self.prior_scale * self._run(self.prior_head, feats.prior, noise, relaxed).detach()
+            q = q + self.prior_scale * self._run(self.prior_head, feats.prior, masks, rows).detach()
         index_part = self.epinet_term(feats, noise)
         return q if index_part is None else q + index_part
 
@@ -157,9 +177,10 @@ class BayesQNetwork(nn.Module):
         if self.epinet is None or noise is None or EPINET not in noise:
             return None
         z = epinet_index(noise[EPINET])
-        out = self.epinet(feats.feat.detach(), z)
+        out = self.epinet(tile_rows(feats.feat.detach(), len(z)), z)
         if feats.epinet_prior is not None:  # recurrent callers pass the encoder output only
-            out = out + self.epinet_prior_scale * self.epinet_prior(feats.epinet_prior, z).detach()
+            prior = self.epinet_prior(tile_rows(feats.epinet_prior, len(z)), z)
+            out = out + self.epinet_prior_scale * prior.detach()
         return out
 
     def forward(self, obs: torch.Tensor, noise: Noise | None = None, relaxed: bool = False) -> torch.Tensor:

@@ -75,10 +75,9 @@ class ConcreteDropout(nn.Module):
     def mask(self, u: torch.Tensor, relaxed: bool) -> torch.Tensor:
         p = self.p
         if relaxed and self.learn:
-            keep = concrete_keep_mask(u, p, self.temperature, logit_p=self.p_logit)
-        else:
-            keep = hard_keep_mask(u, p)
-        return keep / (1.0 - p)
+            return concrete_keep_mask(u, p, self.temperature, logit_p=self.p_logit) / (1.0 - p)
+        # hard_keep_mask(u, p) / (1 - p) in one pass over u (the masks are as large as the layer)
+        return torch.where(u <= 1.0 - p, 1.0 / (1.0 - p), torch.zeros((), dtype=u.dtype, device=u.device))
 
     def forward(self, x: torch.Tensor, u: torch.Tensor | None, relaxed: bool = False) -> torch.Tensor:
         if u is None:

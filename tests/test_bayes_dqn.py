@@ -260,6 +260,30 @@ def test_mask_bootstrap_trains_each_mask_on_its_own_slots():
         agent_for("agent.n_masks=4", "agent.mask_bootstrap=0")
 
 
+def test_mask_training_all_trains_every_mask_on_every_kept_row():
+    from howsure.agents.bootstrap import bootstrap_masks
+
+    agent = agent_for("agent.n_masks=3", "agent.mask_bootstrap=0.5", "agent.mask_training=all", "agent.loss=mse",
+                      "agent.concrete=false", "agent.double_dqn=false", "agent.prior_scale=2", seed=1)
+    b, slots = 40, np.arange(40)
+    batch = Batch(torch.as_tensor(observations(b)), torch.as_tensor(np.arange(b) % 2), torch.ones(b),
+                  torch.as_tensor(observations(b, seed=1)), torch.full((b,), 0.9), indices=slots)
+    allowed = bootstrap_masks(slots, 3, 0.5, agent.mask_seed)  # (B, K)
+    noise, weights = agent.training_noise(batch)
+    assert len(weights) == 3 * b and next(iter(noise.values())).shape[0] == 3 * b
+    np.testing.assert_array_equal(weights, allowed.T.reshape(-1))  # mask-major: mask 0's rows first
+    expected = 0.0
+    with torch.no_grad():  # by hand: each mask's squared TD error on the rows its bootstrap keeps
+        for k in range(3):
+            mask = agent.q.mask_noise(torch.full((b,), k))
+            q = agent.q(batch.obs, mask).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+            target = batch.rewards + batch.discounts * agent.target(batch.next_obs, mask).max(1).values
+            expected += float((0.5 * (target - q) ** 2 * torch.as_tensor(allowed[:, k])).sum())
+    assert agent.update(batch)["losses/td_loss"] == pytest.approx(expected / (3 * b), rel=1e-5)
+    with pytest.raises(UserError, match="mask_training=all trains every fixed mask"):
+        agent_for("agent.mask_training=all")
+
+
 def test_epinet_head_and_index_by_hand():
     from howsure.agents.bayes_network import Epinet, epinet_index
 
@@ -296,7 +320,7 @@ def test_epinet_adds_a_zero_mean_spread_that_training_removes_on_seen_states_onl
         noise = net.draw_noise(len(seen))
         flipped = {**noise, "epinet": 1.0 - noise["epinet"]}
         both = (net.q_values(feats, noise) + net.q_values(feats, flipped)) / 2
-        assert torch.allclose(both, net._run(net.head, feats.feat, noise, False), atol=1e-5)
+        assert torch.allclose(both, net._run(net.head, feats.feat, net.masks(noise), len(seen)), atol=1e-5)
         assert not torch.allclose(net.q_values(feats, noise), both, atol=1e-3)
     before_seen, before_unseen = epinet_spread(seen), epinet_spread(unseen)
     prior = {k: v.clone() for k, v in net.state_dict().items() if "epinet_prior" in k}

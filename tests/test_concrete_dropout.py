@@ -31,6 +31,8 @@ def test_relaxation_tends_to_the_hard_mask_and_keeps_rate():
     # the binary concrete's P(kept > 1/2) is 1 - p at every temperature
     assert abs((concrete_keep_mask(u, p, 0.1) > 0.5).float().mean().item() - 0.7) < 0.01
     assert abs(hard.mean().item() - 0.7) < 0.01
+    layer = ConcreteDropout(20_000, 0.3, learn=False)  # the layer's own one-pass hard mask, rescaled
+    assert torch.allclose(layer.mask(u, relaxed=False), hard / (1 - layer.p))
 
 
 def test_gradient_reaches_the_rate():
