@@ -58,6 +58,7 @@ def tile_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
 
 
 def noise_rows(noise: Noise | None, default: int) -> int:
+    """Rows a pass under `noise` produces: its longest entry's, or `default` without noise."""
     return max((len(u) for u in noise.values()), default=default) if noise else default
 
 
