@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from howsure.agents.bayes_network import EPINET, BayesQNetwork, Features, Noise, place_names, tile_rows
+from howsure.agents.bayes_network import EPINET, BayesQNetwork, Features, Noise, noise_rows, place_names, tile_rows
 from howsure.agents.bootstrap import bootstrap_masks
 from howsure.agents.dqn import DQNAgent, TDConfig, td_loss, td_target
 from howsure.agents.recurrent import unroll
@@ -250,7 +250,7 @@ class BayesDQNAgent(DQNAgent):
         else:
             # mask_training=all: the noise holds every row once per mask, mask-major, and the network
             # tiles its rows to match (after the layers every mask shares)
-            rows = len(next(iter(noise.values())))
+            rows = noise_rows(noise, len(batch))
 
             def tile(x):
                 return tile_rows(x, rows)
@@ -300,16 +300,14 @@ class BayesDQNAgent(DQNAgent):
         mask_training=all: every mask for every row, (n_masks * B,) mask-major, and the weights 0/1
         of each (mask, row) pair from the same bootstrap."""
         c = self.cfg
-        if c.mask_training == "all" and not isinstance(batch, SequenceBatch):  # rows tiled mask-major
-            b = len(batch)
-            noise = self.q.mask_noise(torch.arange(c.n_masks, device=self.device).repeat_interleave(b))
-            if c.mask_bootstrap >= 1.0 or batch.indices is None:
-                return noise, None
-            allowed = bootstrap_masks(np.asarray(batch.indices), c.n_masks, c.mask_bootstrap, self.mask_seed)
-            return noise, np.ascontiguousarray(allowed.T).reshape(-1)
-        if c.mask_bootstrap >= 1.0 or isinstance(batch, SequenceBatch) or batch.indices is None:
+        sequences = isinstance(batch, SequenceBatch)
+        allowed = (bootstrap_masks(np.asarray(batch.indices), c.n_masks, c.mask_bootstrap, self.mask_seed)
+                   if c.mask_bootstrap < 1.0 and not sequences and batch.indices is not None else None)  # (B, K)
+        if c.mask_training == "all" and not sequences:  # rows tiled mask-major
+            noise = self.q.mask_noise(torch.arange(c.n_masks, device=self.device).repeat_interleave(len(batch)))
+            return noise, None if allowed is None else np.ascontiguousarray(allowed.T).reshape(-1)
+        if allowed is None:
             return self.q.draw_noise(len(batch), self.device), None
-        allowed = bootstrap_masks(np.asarray(batch.indices), c.n_masks, c.mask_bootstrap, self.mask_seed)
         pick = (self.rng.random(allowed.shape) + allowed).argmax(1)  # uniform among the allowed ones
         return self.q.mask_noise(torch.as_tensor(pick, device=self.device)), allowed.max(1)
 

@@ -30,9 +30,10 @@ def concrete_keep_mask(u: torch.Tensor, p: torch.Tensor, temperature: float,
     return torch.sigmoid((logit_p + torch.logit(u, 1e-7)) / -temperature)  # = 1 - sigmoid(x / t)
 
 
-def hard_keep_mask(u: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """Bernoulli(1 - p) keep mask from the same noise: the t -> 0 limit of concrete_keep_mask."""
-    return (u <= 1.0 - p).to(u.dtype)
+def hard_keep_mask(u: torch.Tensor, p: torch.Tensor, scale: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Bernoulli(1 - p) keep mask from the same noise: the t -> 0 limit of concrete_keep_mask;
+    kept units are `scale` (in one pass over u, which is as large as the layer)."""
+    return torch.where(u <= 1.0 - p, scale, torch.zeros((), dtype=u.dtype, device=u.device))
 
 
 def bernoulli_entropy(p: torch.Tensor) -> torch.Tensor:
@@ -76,8 +77,7 @@ class ConcreteDropout(nn.Module):
         p = self.p
         if relaxed and self.learn:
             return concrete_keep_mask(u, p, self.temperature, logit_p=self.p_logit) / (1.0 - p)
-        # hard_keep_mask(u, p) / (1 - p) in one pass over u (the masks are as large as the layer)
-        return torch.where(u <= 1.0 - p, 1.0 / (1.0 - p), torch.zeros((), dtype=u.dtype, device=u.device))
+        return hard_keep_mask(u, p, scale=1.0 / (1.0 - p))
 
     def forward(self, x: torch.Tensor, u: torch.Tensor | None, relaxed: bool = False) -> torch.Tensor:
         if u is None:
