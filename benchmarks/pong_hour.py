@@ -62,9 +62,10 @@ def final_evaluation(run_dir: Path, episodes: int, seed: int) -> dict:
 
 
 def machine_label(result: dict) -> str:
-    """'2 cores (AMD EPYC ...)', with the GPU where training ran on one."""
+    """'2 cores (AMD EPYC, family 26 model 2)', with the GPU where training ran on one."""
     m = result["machine"]
-    label = f"{m['cores']} cores ({m['cpu_model']})"
+    cpu = m["cpu_model"] + (f", {m['cpu_family_model']}" if m.get("cpu_family_model") else "")
+    label = f"{m['cores']} cores ({cpu})"
     if str(result.get("device", "cpu")).startswith("cuda") and m.get("gpu"):
         label += f" + {m['gpu']}"
     return label
@@ -105,7 +106,7 @@ def plot(result: dict, path: Path) -> None:
         ax.set_ylim(-21.5, 21.5)
     ax.set_title(f"{result['protocol']['env_id']}, seed {result['seed']}: {result['mean_return']:+.1f} "
                  f"after {result['train_wall_minutes']:.0f} min on {machine_label(result)}", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

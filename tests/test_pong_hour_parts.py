@@ -104,7 +104,8 @@ def test_ale_vector_steps_with_final_observations():
     stepper = envs.VectorStepper(envs.make_vector_env(cfg.env, 2))
     assert type(stepper.envs.unwrapped).__name__ == "AtariVectorEnv"
     obs = stepper.reset(seed=0)
-    assert obs.shape == (2, 4, 42, 42) and obs.dtype == np.uint8
+    size = cfg.env.screen_size
+    assert obs.shape == (2, 4, size, size) and obs.dtype == np.uint8
     ends = 0
     for _ in range(120):  # 400 frames = 100 agent steps: every episode is truncated once
         stepper.send(np.zeros(2, dtype=np.int64))
@@ -289,7 +290,8 @@ def test_hour_preset_trains_exports_and_plays(tmp_path):
     _, from_run, _ = load_run(str(run_dir))
     _, from_export, meta = load_run(str(out))
     assert meta["env_id"] == "ALE/Pong-v5" and meta["source_step"] == summary["step"]
-    obs = np.random.default_rng(3).integers(0, 256, (64, 4, 42, 42), dtype=np.uint8)
+    size = from_run.spec.obs_shape[-1]
+    obs = np.random.default_rng(3).integers(0, 256, (64, 4, size, size), dtype=np.uint8)
     assert np.array_equal(from_run.greedy(obs), from_export.greedy(obs))
     # exploring too: evaluate.py draws from its --seed, not from the training RNG a checkpoint
     # carries, so the export and the checkpoint play the same games
