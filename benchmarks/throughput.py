@@ -36,7 +36,7 @@ Every speed switch is measured on its own against the plain loop, in the same ru
 fraction_of_limit compares that loop with the fastest bare update this CPU can do. Env steps/s
 counts steps of all games together; both loops make one update per 4 of them.
 
-    python benchmarks/throughput.py --steps 4000 --rounds 3 --json benchmarks/results/throughput.json
+    python benchmarks/throughput.py --steps 4000 --rounds 5 --json benchmarks/results/throughput.json
 """
 
 from __future__ import annotations
@@ -184,9 +184,10 @@ SWITCHES = {
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=4_000, help="timed agent steps after learning starts")
-    p.add_argument("--rounds", type=int, default=3,
+    p.add_argument("--rounds", type=int, default=5,
                    help="every quantity is measured once per round, rounds in turn; medians are reported "
-                        "(load on the machine drifts, and alternation spreads it over all of them)")
+                        "(load on the machine drifts, and alternation spreads it over all of them; on a "
+                        "shared host one round in three can run at two thirds of the others' speed)")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--only", nargs="*", choices=list(SWITCHES), help="measure only these switch rows")
     args = p.parse_args()
