@@ -181,6 +181,38 @@ SWITCHES = {
 }
 
 
+def rounded(v):
+    if isinstance(v, dict):
+        return {k: rounded(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [rounded(x) for x in v]
+    return round(v, 3) if isinstance(v, float) else v
+
+
+def summarize(samples: dict[str, list[float]], headline: str) -> dict:
+    """The reported figures from every round's samples. The bound's mode is the one with the
+    fastest median; ratio_vs_sb3 and fraction_of_limit are medians of ratios within a round,
+    where the headline row, the peer and the bound were measured minutes apart."""
+    import statistics
+
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    bounds = {k.split(":", 1)[1]: v for k, v in med.items() if k.startswith("bound:")}
+    mode = max(bounds, key=bounds.get)
+    head = samples[f"switch:{headline}"]
+    per_round = {"ratio_vs_sb3": [h / p for h, p in zip(head, samples["sb3_sps"])],
+                 "fraction_of_limit": [h / b for h, b in zip(head, samples[f"bound:{mode}"])]}
+    return {"env_only_sps": med["env_only_sps"],
+            "learner_bound_sps": bounds[mode], "learner_bound_mode": mode, "learner_bounds_sps": bounds,
+            "howsure_sps": med[f"switch:{headline}"],
+            "switches_sps": {k.split(":", 1)[1]: v for k, v in med.items() if k.startswith("switch:")},
+            "sb3_sps": med["sb3_sps"],
+            "ratio_vs_sb3": statistics.median(per_round["ratio_vs_sb3"]),
+            "fraction_of_limit": statistics.median(per_round["fraction_of_limit"]),
+            "per_round": per_round,
+            "ratio_of_medians": {"ratio_vs_sb3": med[f"switch:{headline}"] / med["sb3_sps"],
+                                 "fraction_of_limit": med[f"switch:{headline}"] / bounds[mode]}}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=4_000, help="timed agent steps after learning starts")
@@ -190,9 +222,17 @@ def main() -> None:
                         "shared host one round in three can run at two thirds of the others' speed)")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--only", nargs="*", choices=list(SWITCHES), help="measure only these switch rows")
+    p.add_argument("--summarize", metavar="JSON",
+                   help="measure nothing: recompute the reported figures of a saved run from its samples")
     args = p.parse_args()
-    import statistics
-
+    if args.summarize:
+        saved = json.loads(Path(args.summarize).read_text())
+        if "howsure_row" not in saved:
+            sys.exit(f"{args.summarize}: a run from before the paired ratios (no howsure_row); measure again")
+        saved.update(rounded(summarize(saved["samples"], saved["howsure_row"])))
+        Path(args.summarize).write_text(json.dumps(saved, indent=2) + "\n")
+        print(json.dumps({k: saved[k] for k in ("howsure_sps", "ratio_vs_sb3", "fraction_of_limit")}))
+        return
     import torch
 
     from howsure import machine
@@ -218,41 +258,15 @@ def main() -> None:
         for name in names:
             if name != headline:
                 record(f"switch:{name}", howsure_sps(args.steps, SWITCHES[name]))
-    med = {k: statistics.median(v) for k, v in samples.items()}
-    # per round: the headline against that round's peer and that round's best bare update
-    paired_ratio = [h / p for h, p in zip(samples[f"switch:{headline}"], samples["sb3_sps"])]
-    round_bound = [max(samples[f"bound:{m}"][r] for m in BARE_MODES) for r in range(args.rounds)]
-    paired_fraction = [h / b for h, b in zip(samples[f"switch:{headline}"], round_bound)]
-    rows = {name: med[f"switch:{name}"] for name in names}
-    bounds = {mode: med[f"bound:{mode}"] for mode in BARE_MODES}
     from howsure import wiring
     from howsure.runtime import resolve_auto
 
     _, chosen = resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", AUTO))
     result = {"env_id": ENV_ID, "timed_steps": args.steps, "rounds": args.rounds,
               "torch_threads": torch.get_num_threads(), "howsure_row": headline,
-              "howsure_overrides": SWITCHES[headline], "auto_chose": chosen,
-              "env_only_sps": med["env_only_sps"],
-              "learner_bound_sps": max(bounds.values()), "learner_bound_mode": max(bounds, key=bounds.get),
-              "learner_bounds_sps": bounds,
-              "howsure_sps": rows[headline],
-              "switches_sps": rows,
-              "sb3_sps": med["sb3_sps"]}
-    result["ratio_vs_sb3"] = statistics.median(paired_ratio)
-    result["fraction_of_limit"] = statistics.median(paired_fraction)
-    result["per_round"] = {"ratio_vs_sb3": paired_ratio, "fraction_of_limit": paired_fraction,
-                           "learner_bound_sps": round_bound}
-    result["ratio_of_medians"] = {"ratio_vs_sb3": result["howsure_sps"] / result["sb3_sps"],
-                                  "fraction_of_limit": result["howsure_sps"] / result["learner_bound_sps"]}
+              "howsure_overrides": SWITCHES[headline], "auto_chose": chosen, **summarize(samples, headline)}
     result["samples"] = samples  # every round's value, for the spread
     result["machine"] = {**host, "load_end": machine.load_average()}
-
-    def rounded(v):
-        if isinstance(v, dict):
-            return {k: rounded(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [rounded(x) for x in v]
-        return round(v, 3) if isinstance(v, float) else v
 
     text = json.dumps(rounded(result), indent=2)
     print(text)
