@@ -49,6 +49,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from howsure.errors import UserError, cli_main
+
 ROOT = Path(__file__).resolve().parents[1]
 
 ENV_ID = "ALE/Pong-v5"
@@ -213,6 +215,7 @@ def summarize(samples: dict[str, list[float]], headline: str) -> dict:
                                  "fraction_of_limit": med[f"switch:{headline}"] / bounds[mode]}}
 
 
+@cli_main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=4_000, help="timed agent steps after learning starts")
@@ -226,11 +229,16 @@ def main() -> None:
                    help="measure nothing: recompute the reported figures of a saved run from its samples")
     args = p.parse_args()
     if args.summarize:
-        saved = json.loads(Path(args.summarize).read_text())
-        if "howsure_row" not in saved:
-            sys.exit(f"{args.summarize}: a run from before the paired ratios (no howsure_row); measure again")
-        saved.update(rounded(summarize(saved["samples"], saved["howsure_row"])))
-        Path(args.summarize).write_text(json.dumps(saved, indent=2) + "\n")
+        path = Path(args.summarize)
+        try:
+            saved = json.loads(path.read_text())  # a missing file: cli_main's one line
+            saved.update(rounded(summarize(saved["samples"], saved["howsure_row"])))
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path} is not JSON ({err.msg}, line {err.lineno}); give the file --json wrote") from None
+        except (KeyError, TypeError, AttributeError):
+            raise UserError(f"{path} holds no samples of the headline row and stable-baselines3 (a run from "
+                            "before the paired ratios, or not a throughput.py result); measure again") from None
+        path.write_text(json.dumps(saved, indent=2) + "\n")
         print(json.dumps({k: saved[k] for k in ("howsure_sps", "ratio_vs_sb3", "fraction_of_limit")}))
         return
     import torch

@@ -33,14 +33,30 @@ def test_bound_mode_by_median_and_ratios_paired_within_rounds():
     assert s["ratio_of_medians"]["fraction_of_limit"] == pytest.approx(150.0 / 160.0)
 
 
+def summarize_cli(path):
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--summarize", str(path)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
 def test_summarize_rewrites_a_saved_run(tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"howsure_row": "ale_vector4", "samples": SAMPLES, "fraction_of_limit": 0.5}))
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--summarize", str(path)],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = summarize_cli(path)
     assert out.returncode == 0, out.stderr
     assert json.loads(path.read_text())["fraction_of_limit"] == pytest.approx(0.95)
-    path.write_text(json.dumps({"samples": SAMPLES}))  # a run from before the paired ratios
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--summarize", str(path)],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode != 0 and "measure again" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("text, says", [
+    (json.dumps({"samples": SAMPLES}), "measure again"),  # a run from before the paired ratios
+    ('{"howsure_row": "ale_vector4", "samp', "is not JSON"),
+    ("[1, 2]", "measure again"),
+    (None, "No such file"),
+])
+def test_summarize_refuses_what_it_cannot_read_in_one_line(tmp_path, text, says):
+    path = tmp_path / "run.json"
+    if text is not None:
+        path.write_text(text)
+    out = summarize_cli(path)
+    assert out.returncode == 2 and says in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert text is None or path.read_text() == text  # nothing rewritten
