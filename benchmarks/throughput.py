@@ -33,6 +33,9 @@ Every speed switch is measured on its own against the plain loop, in the same ru
   ale_vector4        ale_vector + env.num_envs=4 (all 4 steps an update is owed overlap it,
                      acting is one batched forward pass); howsure_sps
 
+A row that forces a mode whose bare update is under a quarter of the fastest (bf16 on a CPU
+without native bf16) is timed over a tenth of --steps (shortened_rows in the JSON).
+
 fraction_of_limit compares that loop with the fastest bare update this CPU can do. Env steps/s
 counts steps of all games together; both loops make one update per 4 of them.
 
@@ -64,11 +67,22 @@ def overrides(steps: int, extra: list[str]) -> list[str]:
             f"log.every_steps={steps // 4}", *extra]
 
 
+def fresh_compiler() -> None:
+    """Forget earlier rows' compiled optimizer steps. Each agent's compiled step is guarded on its
+    optimizer object, so every new agent in this process compiles again, and after
+    torch._dynamo's recompile limit (8) later agents would run the step uncompiled: a row's speed
+    would depend on how many rows came before it."""
+    import torch
+
+    torch._dynamo.reset()
+
+
 def howsure_sps(steps: int, extra: list[str]) -> float:
     from howsure import wiring
     from howsure.logger import read_scalars
     from howsure.training import prepare_run_dir, train
 
+    fresh_compiler()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = wiring.load(ROOT / "configs" / "dqn_pong.yaml", overrides(steps, [f"run_dir={tmp}/run", *extra]))
         cfg, run_dir = prepare_run_dir(cfg, overwrite=True)
@@ -120,6 +134,7 @@ def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0)
 
     from howsure.runtime import configure_torch
 
+    fresh_compiler()
     cfg, agent, batch = bare_update(extra)
     configure_torch(dataclasses.replace(cfg, torch_threads=0))  # flush_denormal as the mode says
     for _ in range(3):
@@ -181,6 +196,19 @@ SWITCHES = {
     "ale_vector": [*AUTO, "env.backend=ale_vector"],
     "ale_vector4": [*AUTO, "env.backend=ale_vector", "env.num_envs=4"],
 }
+
+
+SLOW = 0.25  # a row whose forced mode's bare update is under this share of the round's fastest
+
+
+def row_steps(steps: int, extra: list[str], bounds: dict[str, float]) -> int:
+    """Agent steps to time a switch row over: `steps`, or a tenth of them (at least 400) for a row
+    that forces a mode whose bare update ran under a quarter of this round's fastest mode: bf16
+    autocast on a CPU without native bf16 runs near 8 steps/s against 100, so 4,000 steps would take
+    9 minutes per row and round and measure the same rate as 400. The row's mode is the largest
+    BARE_MODES entry its overrides contain."""
+    mode = max((m for m, e in BARE_MODES.items() if set(e) <= set(extra)), key=lambda m: len(BARE_MODES[m]))
+    return max(400, steps // 10) if bounds[mode] < SLOW * max(bounds.values()) else steps
 
 
 def rounded(v):
@@ -249,6 +277,7 @@ def main() -> None:
     headline = next((n for n in (HEADLINE, "auto") if n in names), names[0])
     host = machine.describe()  # CPU model, cores, AMX/AVX-512 BF16/AVX2 flags, torch, load at the start
     samples: dict[str, list[float]] = {}
+    shortened: dict[str, int] = {}  # rows timed over fewer steps (row_steps), and how many
 
     def record(key: str, value: float) -> None:
         samples.setdefault(key, []).append(value)
@@ -256,8 +285,9 @@ def main() -> None:
 
     for _ in range(args.rounds):
         record("env_only_sps", env_only_sps(args.steps))
-        for mode, extra in BARE_MODES.items():
-            record(f"bound:{mode}", learner_bound_sps(200, extra))
+        bounds = {mode: learner_bound_sps(200, extra) for mode, extra in BARE_MODES.items()}
+        for mode, sps in bounds.items():
+            record(f"bound:{mode}", sps)
         # the headline row, then the peer, right after the bound: the three quantities the
         # ratios compare are measured minutes apart, not a round apart, so drift in the machine's
         # speed (shared hosts) moves them together
@@ -265,14 +295,18 @@ def main() -> None:
         record("sb3_sps", sb3_sps(args.steps))
         for name in names:
             if name != headline:
-                record(f"switch:{name}", howsure_sps(args.steps, SWITCHES[name]))
+                steps = row_steps(args.steps, SWITCHES[name], bounds)
+                if steps < args.steps:
+                    shortened[name] = steps
+                record(f"switch:{name}", howsure_sps(steps, SWITCHES[name]))
     from howsure import wiring
     from howsure.runtime import resolve_auto
 
     _, chosen = resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", AUTO))
     result = {"env_id": ENV_ID, "timed_steps": args.steps, "rounds": args.rounds,
               "torch_threads": torch.get_num_threads(), "howsure_row": headline,
-              "howsure_overrides": SWITCHES[headline], "auto_chose": chosen, **summarize(samples, headline)}
+              "howsure_overrides": SWITCHES[headline], "auto_chose": chosen, **summarize(samples, headline),
+              "shortened_rows": shortened}
     result["samples"] = samples  # every round's value, for the spread
     result["machine"] = {**host, "load_end": machine.load_average()}
 

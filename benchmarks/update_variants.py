@@ -13,6 +13,15 @@ The update of benchmarks/throughput.py's learner bound (configs/dqn_pong.yaml: N
                both            channels_last + compiled_opt
                compiled_nets   torch.compile of both networks
                keep_grads      zero_grad(set_to_none=False): gradient buffers are reused
+             and three ways to spend 2 cores differently, each with compiled_opt (the loop's
+             `auto` choice on a CPU with a C++ compiler) so it compares against compiled_opt:
+               space_to_depth  the first convolution (8x8, stride 4, 4 channels) computed as a
+                               2x2 stride-1 convolution over 4x4 blocks (64 channels): the same
+                               weights and sums, a shape oneDNN may run faster
+               target_thread   the target network's forward pass on a second thread while the
+                               online one runs, one OpenMP thread each; backward and step on both
+               half_batches    each core runs forward and backward on half the batch with one
+                               OpenMP thread; the gradients add up, the step runs on both
 
     python benchmarks/update_variants.py --json benchmarks/results/update_variants_avx2.json
 """
@@ -29,7 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks.throughput, run as a script
-VARIANTS = ("plain", "channels_last", "compiled_opt", "both", "compiled_nets", "keep_grads")
+VARIANTS = ("plain", "channels_last", "compiled_opt", "both", "compiled_nets", "keep_grads", "space_to_depth",
+            "target_thread", "half_batches")
+THREADED = ("target_thread", "half_batches")
 
 
 def build(variant: str):
@@ -41,14 +52,91 @@ def build(variant: str):
     if variant in ("channels_last", "both"):
         agent.q.to(memory_format=torch.channels_last)
         agent.target.to(memory_format=torch.channels_last)
-    if variant in ("compiled_opt", "both"):
+    if variant in ("compiled_opt", "both", "space_to_depth", *THREADED):
         agent.optimizer.step = torch.compile(agent.optimizer.step)
+    if variant == "space_to_depth":
+        with torch.no_grad():
+            before = agent.q.encoder(batch.obs)
+        for net in (agent.q, agent.target):
+            net.encoder.forward = space_to_depth_forward(net.encoder)
+        with torch.no_grad():  # the same function, up to the order of the float sums
+            torch.testing.assert_close(agent.q.encoder(batch.obs), before, rtol=1e-4, atol=1e-4)
+    if variant in THREADED:
+        agent.update = threaded_update(agent, variant)
     if variant == "compiled_nets":
         agent.q, agent.target = torch.compile(agent.q), torch.compile(agent.target)
     if variant == "keep_grads":
         zero = agent.optimizer.zero_grad
         agent.optimizer.zero_grad = lambda set_to_none=True: zero(set_to_none=False)
     return agent, batch
+
+
+def blocks(t, k: int):
+    """(B, C, H, W) -> (B, C*k*k, H/k, W/k): each k x k block of pixels as channels (c, row, column)."""
+    b, c, h, w = t.shape
+    return t.view(b, c, h // k, k, w // k, k).permute(0, 1, 3, 5, 2, 4).reshape(b, c * k * k, h // k, w // k)
+
+
+def space_to_depth_forward(encoder):
+    """The Nature encoder's forward pass with its 8x8 stride-4 convolution as a 2x2 stride-1
+    convolution over 4x4 blocks: kernel tap (4i + a, 4j + b) of channel c becomes tap (i, j) of
+    channel (c, a, b), so the output is the same sum of the same products."""
+    import torch.nn.functional as F
+
+    conv1, rest = encoder.convs[0], encoder.convs[1:]
+
+    def forward(obs):
+        x = blocks(obs, 4).float() / encoder.scale
+        return encoder.fc(rest(F.conv2d(x, blocks(conv1.weight, 4), conv1.bias)))
+    return forward
+
+
+def threaded_update(agent, variant: str):
+    """agent.update with a second Python thread (one OpenMP thread each) for part of the work."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+    import torch.nn.functional as F
+    from howsure.agents.dqn import td_loss, td_target
+    from howsure.replay.batch import Batch
+
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
+    pool.submit(lambda: None).result()
+    torch.set_num_threads(threads)  # the worker's call sets the process-wide (MKL) count too
+
+    def targets(b):
+        with torch.no_grad():
+            return td_target(b.rewards, b.discounts, agent.target(b.next_obs), None)
+
+    def target_thread(b):
+        torch.set_num_threads(1)
+        pending = pool.submit(targets, b)
+        q = agent.q(b.obs).gather(1, b.actions.unsqueeze(1)).squeeze(1)
+        target = pending.result()
+        torch.set_num_threads(threads)
+        loss, _ = td_loss(q, target, "huber", None)
+        agent.apply_gradients(loss)
+
+    def half(b, n: int):
+        q = agent.q(b.obs).gather(1, b.actions.unsqueeze(1)).squeeze(1)
+        loss = F.smooth_l1_loss(q, targets(b), reduction="sum") / n  # the two halves add to the mean
+        loss.backward()
+
+    def half_batches(b):
+        n, h = len(b.actions), len(b.actions) // 2
+        first, second = (Batch(*(t[s] for t in (b.obs, b.actions, b.rewards, b.next_obs, b.discounts)))
+                         for s in (slice(None, h), slice(h, None)))
+        agent.optimizer.zero_grad(set_to_none=True)
+        torch.set_num_threads(1)
+        pending = pool.submit(half, second, n)
+        half(first, n)
+        pending.result()
+        torch.set_num_threads(threads)
+        torch.nn.utils.clip_grad_norm_(agent._params, agent.cfg.max_grad_norm, foreach=True)
+        agent.optimizer.step()
+
+    return target_thread if variant == "target_thread" else half_batches
 
 
 def time_variant(variant: str, updates: int) -> float:

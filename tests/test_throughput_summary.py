@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from benchmarks.throughput import summarize
+from benchmarks.throughput import SWITCHES, row_steps, summarize
 from tests.conftest import ROOT
 
 SAMPLES = {
@@ -31,6 +31,19 @@ def test_bound_mode_by_median_and_ratios_paired_within_rounds():
     assert s["ratio_vs_sb3"] == pytest.approx(1.9)
     assert s["howsure_sps"] == 150.0 and s["switches_sps"] == {"ale_vector4": 150.0, "auto": 135.0}
     assert s["ratio_of_medians"]["fraction_of_limit"] == pytest.approx(150.0 / 160.0)
+
+
+def test_rows_forced_into_a_slow_mode_are_timed_over_fewer_steps():
+    # bf16 without native bf16 (an AVX2 CPU): a tenth of the float32 bound
+    avx2 = {"float32": 100.0, "float32+flush": 102.0, "bf16": 8.0, "bf16+flush": 8.5,
+            "float32+flush+compiled": 110.0, "bf16+flush+compiled": 9.0}
+    steps = {name: row_steps(4000, extra, avx2) for name, extra in SWITCHES.items()}
+    assert {n for n, s in steps.items() if s < 4000} == {"bf16_autocast", "fast", "learner_thread", "env_workers",
+                                                          "num_envs4"}
+    assert steps["fast"] == 400 and steps["auto"] == steps["ale_vector4"] == steps["plain"] == 4000
+    # with native bf16 every row keeps its steps
+    amx = {**avx2, "bf16": 180.0, "bf16+flush": 190.0, "bf16+flush+compiled": 200.0}
+    assert all(row_steps(4000, extra, amx) == 4000 for extra in SWITCHES.values())
 
 
 def summarize_cli(path):
