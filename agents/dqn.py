@@ -4,7 +4,9 @@ the 2015 Nature paper; double-DQN targets (arXiv:1509.06461) and a dueling head 
 from __future__ import annotations
 
 import copy
+import gc
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -102,6 +104,23 @@ def make_optimizer(cfg, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, foreach=True)
 
 
+_COMPILED_OPTIMIZERS: weakref.WeakSet = weakref.WeakSet()  # alive in this process, step compiled
+
+
+def compiled_step(optimizer: torch.optim.Optimizer):
+    """torch.compile of the optimizer's step. The compiler keeps its cache per code object (every
+    optimizer's step runs the same code, compiled in several frames around its graph breaks), an
+    entry counts after its optimizer is gone, and past `recompile_limit` (8) entries it runs the
+    code uncompiled with only a warning: the ninth agent made in one process (a serial sweep, a
+    reused Ray worker) would lose its compiled step. So when no other compiled agent is alive, the
+    compiler's cache starts empty."""
+    gc.collect()  # a finished run's agent may still wait in a reference cycle
+    if not _COMPILED_OPTIMIZERS:
+        torch._dynamo.reset()
+    _COMPILED_OPTIMIZERS.add(optimizer)
+    return torch.compile(optimizer.step)
+
+
 class DQNAgent(Agent):
     Config = DQNConfig
 
@@ -118,7 +137,7 @@ class DQNAgent(Agent):
                                 "install one, or set agent.compile_optimizer=auto or false")
             # torch's compiler logs a notice that the optimizer's profiler label is dropped: not actionable
             logging.getLogger("torch._dynamo.variables.ctx_manager").setLevel(logging.ERROR)
-            self.optimizer.step = torch.compile(self.optimizer.step)
+            self.optimizer.step = compiled_step(self.optimizer)
         self.updates = 0
         # A recurrent encoder (DRQN) carries one state per env while acting.
         self.memory = RecurrentMemory(self.q.encoder, self.device) if is_recurrent(self.q) else None

@@ -67,22 +67,11 @@ def overrides(steps: int, extra: list[str]) -> list[str]:
             f"log.every_steps={steps // 4}", *extra]
 
 
-def fresh_compiler() -> None:
-    """Forget earlier rows' compiled optimizer steps. Each agent's compiled step is guarded on its
-    optimizer object, so every new agent in this process compiles again, and after
-    torch._dynamo's recompile limit (8) later agents would run the step uncompiled: a row's speed
-    would depend on how many rows came before it."""
-    import torch
-
-    torch._dynamo.reset()
-
-
 def howsure_sps(steps: int, extra: list[str]) -> float:
     from howsure import wiring
     from howsure.logger import read_scalars
     from howsure.training import prepare_run_dir, train
 
-    fresh_compiler()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = wiring.load(ROOT / "configs" / "dqn_pong.yaml", overrides(steps, [f"run_dir={tmp}/run", *extra]))
         cfg, run_dir = prepare_run_dir(cfg, overwrite=True)
@@ -134,7 +123,6 @@ def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0)
 
     from howsure.runtime import configure_torch
 
-    fresh_compiler()
     cfg, agent, batch = bare_update(extra)
     configure_torch(dataclasses.replace(cfg, torch_threads=0))  # flush_denormal as the mode says
     for _ in range(3):

@@ -75,6 +75,29 @@ def test_compiled_optimizer_step_moves_the_weights_as_the_eager_one():
     assert compiled.optimizer.state_dict()["state"][0]["step"] == 4
 
 
+@pytest.mark.skipif(not has_cxx_compiler(), reason="torch.compile on CPU needs a C++ compiler")
+def test_each_agent_in_a_process_gets_a_compiled_step():
+    # a serial sweep makes one agent per run in one process; torch's compiler would count the
+    # finished runs' compiled steps and run later ones uncompiled (here after 1 instead of 8)
+    import torch
+    from howsure.agents import make_agent
+    from howsure.envs import make_env, spec_of
+    from howsure.replay.batch import Batch
+    from torch._dynamo.utils import counters
+
+    cfg = wiring.load(None, ["agent.name=dqn", "agent.compile_optimizer=true"])
+    obs = torch.randn(32, 4)
+    batch = Batch(obs, torch.zeros(32, dtype=torch.int64), torch.ones(32), obs, torch.full((32,), 0.99))
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for _ in range(2):
+            agent = make_agent(cfg, spec_of(cfg.env.id, make_env(cfg.env)))
+            before = counters["stats"]["unique_graphs"]
+            agent.update(batch)
+            agent.update(batch)
+            assert counters["stats"]["unique_graphs"] > before  # this agent's step was compiled
+            del agent
+
+
 def test_explicit_values_are_obeyed():
     cfg = wiring.load(None, ["agent.name=dqn", "agent.bf16_autocast=true", "flush_denormal=false"])
     assert decide(cfg, set(), cores=2) == {}
