@@ -23,7 +23,13 @@ The update of benchmarks/throughput.py's learner bound (configs/dqn_pong.yaml: N
                half_batches    each core runs forward and backward on half the batch with one
                                OpenMP thread; the gradients add up, the step runs on both
 
+  --primitives  instead of timing, each variant's oneDNN kernels (ONEDNN_VERBOSE): milliseconds
+               per update by kind (convolution, reorder), implementation, pass and layer shape,
+               so a CPU's slow kernel shows by name; the update's floating-point operations and
+               what they take at the CPU's float32 peak (--peak-gflops) come with it
+
     python benchmarks/update_variants.py --json benchmarks/results/update_variants_avx2.json
+    python benchmarks/update_variants.py --primitives --only compiled_opt channels_last --peak-gflops 157
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ sys.path.insert(0, str(ROOT))  # benchmarks.throughput, run as a script
 VARIANTS = ("plain", "channels_last", "compiled_opt", "both", "compiled_nets", "keep_grads", "space_to_depth",
             "target_thread", "half_batches")
 THREADED = ("target_thread", "half_batches")
+MARKS = ("-- timed updates begin --", "-- timed updates end --")
 
 
 def build(variant: str):
@@ -139,14 +146,58 @@ def threaded_update(agent, variant: str):
     return target_thread if variant == "target_thread" else half_batches
 
 
-def time_variant(variant: str, updates: int) -> float:
+def time_variant(variant: str, updates: int, marked: bool = False) -> float:
     agent, batch = build(variant)
     for _ in range(5):  # warm-up, compilation included
         agent.update(batch)
+    if marked:  # oneDNN's verbose lines of the timed updates lie between the marks
+        print(MARKS[0], flush=True)
     t0 = time.perf_counter()
     for _ in range(updates):
         agent.update(batch)
-    return (time.perf_counter() - t0) / updates * 1000
+    seconds = time.perf_counter() - t0
+    if marked:
+        print(MARKS[1], flush=True)
+    return seconds / updates * 1000
+
+
+def update_flops(batch: int = 32) -> int:
+    """Floating-point operations of one update of the Nature CNN (84x84x4, 6 actions): the online
+    and target forward passes, and the backward pass's weight gradients (every layer) and input
+    gradients (every layer but the first, whose input is the screen)."""
+    layers = [(20 * 20, 32, 4 * 8 * 8), (9 * 9, 64, 32 * 4 * 4), (7 * 7, 64, 64 * 3 * 3), (1, 512, 3136), (1, 6, 512)]
+    macs = [positions * out * fan_in for positions, out, fan_in in layers]
+    forward = sum(macs)
+    backward = forward + sum(macs[1:])
+    return 2 * batch * (2 * forward + backward)
+
+
+def kernel_ms(lines: list[str], updates: int) -> dict[str, float]:
+    """oneDNN's verbose exec lines -> ms per update of each kernel (kind, implementation, pass and,
+    for convolutions and products, the problem's shape), the costliest first."""
+    totals: dict[str, float] = {}
+    for line in lines:  # onednn_verbose,v1,primitive,exec,cpu,KIND,IMPL,PASS,...,SHAPE,MS
+        f = line.split(",")
+        if f[0] != "onednn_verbose" or "primitive" not in f or "exec" not in f:
+            continue
+        kind, impl, pass_ = f[f.index("exec") + 2:f.index("exec") + 5]
+        shape = f" {f[-2]}" if kind in ("convolution", "matmul", "inner_product") else ""
+        key = f"{kind} {impl} {pass_}{shape}"
+        totals[key] = totals.get(key, 0.0) + float(f[-1])
+    return {k: round(v / updates, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
+def primitives(variant: str, updates: int) -> dict:
+    """ms per update of each oneDNN kernel the variant's update runs (ONEDNN_VERBOSE=1)."""
+    import os
+
+    env = {**os.environ, "ONEDNN_VERBOSE": "1"}
+    out = subprocess.run([sys.executable, __file__, "--variant", variant, "--updates", str(updates), "--marked"],
+                         check=True, capture_output=True, text=True, env=env).stdout.splitlines()
+    ms = kernel_ms(out[out.index(MARKS[0]) + 1:out.index(MARKS[1])], updates)
+    return {"ms_per_update": ms, "onednn_ms_per_update": round(sum(ms.values()), 2),
+            "whole_update_ms_with_verbose": round(json.loads(out[-1]), 2),  # logging slows it a little
+            "reorder_ms_per_update": round(sum(v for k, v in ms.items() if k.startswith("reorder")), 2)}
 
 
 def time_parts(updates: int) -> dict[str, float]:
@@ -181,16 +232,28 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--only", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     p.add_argument("--json", type=Path)
+    p.add_argument("--primitives", action="store_true", help="oneDNN's kernels per variant instead of timings")
+    p.add_argument("--peak-gflops", type=float, help="this CPU's float32 peak, for the floor of one update")
     p.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # one timing, in a child process
+    p.add_argument("--marked", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.variant:
-        print(json.dumps(time_variant(args.variant, args.updates)))
+        print(json.dumps(time_variant(args.variant, args.updates, args.marked)))
         return 0
 
     from howsure import machine
 
     result = {"config": "configs/dqn_pong.yaml", "batch": 32, "updates": args.updates, "rounds": args.rounds,
               "machine": machine.describe(), "date": time.strftime("%Y-%m-%d")}
+    if args.primitives:
+        del result["rounds"]
+        flops = update_flops()
+        result["gflop_per_update"] = round(flops / 1e9, 3)
+        if args.peak_gflops:
+            result["peak_gflops"] = args.peak_gflops
+            result["ms_at_peak"] = round(flops / args.peak_gflops / 1e6, 2)
+        result["primitives"] = {v: primitives(v, args.updates) for v in args.only}
+        return finish(result, args.json)
     result["parts_ms"] = time_parts(args.updates)
     samples: dict[str, list[float]] = {v: [] for v in args.only}
     for _ in range(args.rounds):
@@ -200,11 +263,17 @@ def main() -> int:
             samples[variant].append(round(json.loads(out.strip().splitlines()[-1]), 2))
     result["ms_per_update_median"] = {v: statistics.median(s) for v, s in samples.items()}
     result["ms_per_update_samples"] = samples
+    return finish(result, args.json)
+
+
+def finish(result: dict, path: Path | None) -> int:
+    from howsure import machine
+
     result["machine"] = machine.ended(result["machine"])
     print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 
