@@ -237,16 +237,17 @@ def main() -> int:
     p.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # one timing, in a child process
     p.add_argument("--marked", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.peak_gflops is not None and args.peak_gflops <= 0:
+        p.error(f"--peak-gflops must be positive (this CPU's float32 GFLOP/s, e.g. 157), not {args.peak_gflops}")
     if args.variant:
         print(json.dumps(time_variant(args.variant, args.updates, args.marked)))
         return 0
 
     from howsure import machine
 
-    result = {"config": "configs/dqn_pong.yaml", "batch": 32, "updates": args.updates, "rounds": args.rounds,
+    result = {"config": "configs/dqn_pong.yaml", "batch": 32, "updates": args.updates,
               "machine": machine.describe(), "date": time.strftime("%Y-%m-%d")}
     if args.primitives:
-        del result["rounds"]
         flops = update_flops()
         result["gflop_per_update"] = round(flops / 1e9, 3)
         if args.peak_gflops:
@@ -254,6 +255,7 @@ def main() -> int:
             result["ms_at_peak"] = round(flops / args.peak_gflops / 1e6, 2)
         result["primitives"] = {v: primitives(v, args.updates) for v in args.only}
         return finish(result, args.json)
+    result["rounds"] = args.rounds
     result["parts_ms"] = time_parts(args.updates)
     samples: dict[str, list[float]] = {v: [] for v in args.only}
     for _ in range(args.rounds):
