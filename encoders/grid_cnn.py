@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from howsure.encoders.image import image_batch, image_layout
+from howsure.encoders.image import image_batch, image_layout, reads_nhwc
 from torch import nn
 
 NATURE_MIN_SIZE = 36  # the smallest side the Nature CNN's three convolutions accept
@@ -29,7 +29,7 @@ class GridCNNConfig:
 class GridCNNEncoder(nn.Module):
     def __init__(self, cfg: GridCNNConfig, spec):
         super().__init__()
-        self.channels_last, c, h, w = image_layout(spec.obs_shape)
+        self.hwc, c, h, w = image_layout(spec.obs_shape)
         self.scale = float(cfg.scale)
         self.net = nn.Sequential(
             nn.Conv2d(c, cfg.channels, 3, padding=1), nn.ReLU(), nn.Flatten(),
@@ -38,4 +38,4 @@ class GridCNNEncoder(nn.Module):
         self.out_features = cfg.features
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(image_batch(obs, self.channels_last) / self.scale)
+        return self.net(image_batch(obs, self.hwc, self.scale, reads_nhwc(self.net[0])))

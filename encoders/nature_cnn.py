@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from howsure.encoders.image import image_batch, image_layout
+from howsure.encoders.image import image_batch, image_layout, reads_nhwc
+from howsure.encoders.linear import Linear
 from torch import nn
 
 
@@ -20,7 +21,7 @@ class NatureCNNEncoder(nn.Module):
         super().__init__()
         shape = spec.obs_shape
         # Channels first (C, H, W) as the frame stack gives; (H, W, C) images are permuted.
-        self.channels_last, c, h, w = image_layout(shape)
+        self.hwc, c, h, w = image_layout(shape)
         self.scale = 255.0 if np.dtype(spec.obs_dtype) == np.uint8 else 1.0
         self.convs = nn.Sequential(
             nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(),
@@ -30,8 +31,8 @@ class NatureCNNEncoder(nn.Module):
         )
         with torch.no_grad():
             n_flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
-        self.fc = nn.Sequential(nn.Linear(n_flat, cfg.features), nn.ReLU())
+        self.fc = nn.Sequential(Linear(n_flat, cfg.features), nn.ReLU())  # encoders/linear.py: faster on CPU
         self.out_features = cfg.features
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.convs(image_batch(obs, self.channels_last) / self.scale))
+        return self.fc(self.convs(image_batch(obs, self.hwc, self.scale, reads_nhwc(self.convs[0]))))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from howsure.encoders.image import image_batch, image_layout
+from howsure.encoders.image import image_batch, image_layout, reads_nhwc
 from torch import nn
 
 from howsure.errors import UserError
@@ -28,7 +28,7 @@ class NipsCNNConfig:
 class NipsCNNEncoder(nn.Module):
     def __init__(self, cfg: NipsCNNConfig, spec):
         super().__init__()
-        self.channels_last, c, h, w = image_layout(spec.obs_shape)
+        self.hwc, c, h, w = image_layout(spec.obs_shape)
         self.scale = 255.0 if np.dtype(spec.obs_dtype) == np.uint8 else 1.0
         layers: list[nn.Module] = []
         shape = (c, h, w)
@@ -47,4 +47,4 @@ class NipsCNNEncoder(nn.Module):
         self.out_features = cfg.features
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(image_batch(obs, self.channels_last) / self.scale)
+        return self.net(image_batch(obs, self.hwc, self.scale, reads_nhwc(self.net[0])))

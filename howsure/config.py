@@ -104,6 +104,9 @@ class Config:
     # and the run's config.yaml and checkpoints hold what was decided
     torch_threads: int | Literal["auto"] = 0  # 0 keeps torch's default (one per core)
     flush_denormal: bool | Literal["auto"] = False  # flush subnormal floats to zero (x86): faster late-training updates
+    # keep memory freed by one update for the next (glibc's allocator) instead of handing it back to
+    # the OS and faulting it in again: ~1,000 page faults per Nature-CNN update on Pong (process-wide)
+    reuse_freed_memory: bool | Literal["auto"] = False
     # learn on a thread while the loop acts (at most one training round behind)
     learner_thread: bool | Literal["auto"] = False
     checkpoint_every_steps: int = 50_000  # agent steps; a final checkpoint is always written

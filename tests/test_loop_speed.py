@@ -95,3 +95,96 @@ def test_env_workers_step_the_same_transitions_as_in_process_envs():
     assert any(t.any() for t in runs[0][4::4]), "no episode ended: the autoreset path went untested"
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_channels_last_agent_computes_what_the_nchw_one_does():
+    torch.manual_seed(0)
+    _, _, plain = _pong_agent()
+    _, _, nhwc = _pong_agent("agent.channels_last=true")
+    nhwc.q.load_state_dict(plain.q.state_dict())
+    nhwc.target.load_state_dict(plain.target.state_dict())
+    for agent, want in ((plain, False), (nhwc, True)):
+        for net in (agent.q, agent.target):
+            conv = net.encoder.convs[0].weight
+            assert conv.is_contiguous(memory_format=torch.channels_last) is want and conv.is_contiguous() is not want
+    obs = _frames(8)
+    with torch.no_grad():
+        torch.testing.assert_close(nhwc.q(obs), plain.q(obs), rtol=1e-4, atol=1e-5)
+        assert np.array_equal(nhwc.greedy(obs[:1].numpy()), plain.greedy(obs[:1].numpy()))  # acting on one screen
+    batch = Batch(obs, torch.arange(8) % 6, torch.ones(8), _frames(8, 1), torch.full((8,), 0.99))
+    for _ in range(2):
+        m_plain, m_nhwc = plain.update(batch), nhwc.update(batch)
+        assert m_nhwc["losses/td_loss"] == pytest.approx(m_plain["losses/td_loss"], rel=1e-4)
+    for a, b in zip(plain.q.parameters(), nhwc.q.parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+    plain.q.load_state_dict(nhwc.q.state_dict())  # a checkpoint of either layout loads into the other
+    assert plain.q.encoder.convs[0].weight.is_contiguous()
+
+
+def test_reuse_freed_memory_stops_the_page_faults_of_each_update():
+    # glibc hands an update's multi-MiB blocks back to the OS and faults them in again next time;
+    # a fresh process, since the setting lasts for the process
+    import subprocess
+    import sys
+    import textwrap
+
+    from howsure.runtime import has_glibc
+
+    if not has_glibc():
+        pytest.skip("mallopt is glibc's")
+    code = textwrap.dedent("""
+        import resource, torch
+        from howsure.runtime import reuse_freed_memory
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(4, 32, 8, stride=4), torch.nn.ReLU(), torch.nn.Flatten(),
+                                  torch.nn.Linear(32 * 20 * 20, 512))
+        x = torch.rand(32, 4, 84, 84)
+        def faults(n=6):
+            start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            for _ in range(n):
+                net.zero_grad(set_to_none=True)
+                net(x / 1.0).sum().backward()
+            return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) / n
+        faults()
+        before = faults()
+        assert reuse_freed_memory()
+        faults()
+        print(before, faults())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    before, after = map(float, out.stdout.split())
+    assert before > 100 and after < before / 10, (before, after)
+
+
+def test_tall_linear_products_give_nn_linears_values_and_gradients():
+    from howsure.encoders.linear import Linear
+
+    torch.manual_seed(0)
+    fast, ref = Linear(300, 64), torch.nn.Linear(300, 64)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(32, 300, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    grad = torch.randn(32, 64)
+    y, y_ref = fast(x), ref(x_ref)
+    assert y.grad_fn is not None and "TallProducts" in type(y.grad_fn).__name__  # the transposed products ran
+    y.backward(grad)
+    y_ref.backward(grad)
+    torch.testing.assert_close(y, y_ref)
+    for a, b in ((x.grad, x_ref.grad), (fast.weight.grad, ref.weight.grad), (fast.bias.grad, ref.bias.grad)):
+        torch.testing.assert_close(a, b)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast keeps nn.Linear's bf16 product
+        assert fast(x).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("nhwc", [False, True])
+def test_image_batch_is_the_scaled_float_batch_in_either_layout(nhwc):
+    from howsure.encoders.image import image_batch
+
+    frames = _frames(3)
+    x = image_batch(frames, hwc=False, scale=255.0, nhwc=nhwc)
+    assert torch.equal(x, frames.float() / 255.0)  # bit for bit: converted, then divided
+    assert x.is_contiguous(memory_format=torch.channels_last) is nhwc
+    floats = torch.rand(2, 4, 8, 8)
+    assert image_batch(floats, hwc=False, scale=1.0) is floats  # nothing copied, nothing divided in place
+    assert torch.equal(image_batch(floats, hwc=False, scale=2.0), floats / 2) and floats.max() <= 1

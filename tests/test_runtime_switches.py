@@ -14,7 +14,7 @@ from howsure.runtime import decide, has_cxx_compiler, resolve_auto
 from tests.conftest import run_cli
 
 AUTO = ["agent.name=dqn", "agent.bf16_autocast=auto", "flush_denormal=auto", "torch_threads=auto",
-        "learner_thread=auto", "env.env_workers=auto"]
+        "learner_thread=auto", "env.env_workers=auto", "agent.channels_last=auto", "reuse_freed_memory=auto"]
 
 
 @pytest.mark.parametrize("flags, bf16", [(set(), False), ({"avx2", "avx512f", "avx512_vnni"}, False),
@@ -36,6 +36,15 @@ def test_compiled_optimizer_only_where_a_cpu_compiler_builds_it(cxx, device, on)
     cfg = dataclasses.replace(cfg, device=device)  # the config refuses "cuda" on a machine without one
     assert decide(cfg, set(), cores=2, cxx=cxx) == {"agent.compile_optimizer": on}
     assert "agent.compile_optimizer" not in decide(wiring.load(None, ["agent.name=pqn"]), set(), cores=2, cxx=True)
+
+
+@pytest.mark.parametrize("device, glibc, nhwc", [("cpu", True, True), ("cpu", False, True), ("cuda", True, False)])
+def test_channels_last_on_cpu_and_freed_memory_kept_where_glibc_is(device, glibc, nhwc):
+    cfg = dataclasses.replace(wiring.load(None, AUTO), device=device)
+    choices = decide(cfg, set(), cores=2, glibc=glibc)
+    assert choices["agent.channels_last"] is nhwc and choices["reuse_freed_memory"] is glibc
+    # agents without convolution layouts to choose (PQN) leave the switch out
+    assert "agent.channels_last" not in decide(wiring.load(None, ["agent.name=pqn"]), set(), cores=2)
 
 
 def test_compiled_optimizer_without_a_compiler_is_one_clear_error(tmp_path):
@@ -110,7 +119,8 @@ def test_this_host_resolves_by_its_own_flags():
     has_bf16 = bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
     assert resolved.agent.bf16_autocast is has_bf16 and choices["agent.bf16_autocast"] is has_bf16
     assert "auto" not in (resolved.flush_denormal, resolved.torch_threads, resolved.learner_thread,
-                          resolved.env.env_workers, resolved.agent.bf16_autocast)
+                          resolved.env.env_workers, resolved.agent.bf16_autocast, resolved.agent.channels_last,
+                          resolved.reuse_freed_memory)
 
 
 def test_no_preset_hard_codes_bf16():
