@@ -6,7 +6,8 @@ target sync every 1,000 steps); speed is measured after learning starts, so it i
   env_only_sps       the preprocessed env alone (84x84, frame skip 4, stack 4), random actions
   learner_bound_sps  4 / (seconds of one bare DQN update on a full batch), in the fastest of the
                      modes the loop offers (float32, bf16, each with and without flushing
-                     denormals, and with flushing and a compiled optimizer step): the most a loop
+                     denormals, with flushing and a compiled optimizer step, and with those plus
+                     channels-last convolutions and glibc keeping freed memory): the most a loop
                      that updates every 4 steps can reach on this CPU;
                      every mode's bound is kept (learner_bounds_sps)
   howsure_sps        the `ale_vector4` row: every speed switch `auto` (decided for this CPU by
@@ -23,9 +24,12 @@ Every speed switch is measured on its own against the plain loop, in the same ru
 
   flush_denormal     flush_denormal=true
   bf16_autocast      agent.bf16_autocast=true (encoder in bfloat16; head and loss in float32)
-  fast               both
-  auto               bf16_autocast, flush_denormal and compile_optimizer all auto: the preset's
-                     switches, on one gymnasium game as the preset runs it
+  channels_last      agent.channels_last=true (convolutions in NHWC memory)
+  reuse_freed_memory reuse_freed_memory=true (glibc keeps freed memory: no page faults per update)
+  fast               flush_denormal + bf16_autocast
+  auto               bf16_autocast, flush_denormal, compile_optimizer, channels_last and
+                     reuse_freed_memory all auto: the preset's switches, on one gymnasium game as
+                     the preset runs it
   learner_thread     fast + learner_thread=true (updates on a thread while the loop acts)
   env_workers        fast + env.env_workers=true (envs in worker processes, stepping during the update)
   num_envs4          fast + env.num_envs=4 (4 games, one batched forward pass per update)
@@ -35,6 +39,10 @@ Every speed switch is measured on its own against the plain loop, in the same ru
 
 A row that forces a mode whose bare update is under a quarter of the fastest (bf16 on a CPU
 without native bf16) is timed over a tenth of --steps (shortened_rows in the JSON).
+
+Every row, and stable-baselines3, runs in a fresh process: reuse_freed_memory changes glibc's
+allocator for the rest of a process, so a row after it would not measure what its switches say,
+and the peer runs with the allocator its users get.
 
 fraction_of_limit compares that loop with the fastest bare update this CPU can do. Env steps/s
 counts steps of all games together; both loops make one update per 4 of them.
@@ -166,17 +174,24 @@ def sb3_sps(steps: int) -> float:
 
 
 FAST = ["flush_denormal=true", "agent.bf16_autocast=true"]
-AUTO = ["flush_denormal=auto", "agent.bf16_autocast=auto", "agent.compile_optimizer=auto"]
+AUTO = ["flush_denormal=auto", "agent.bf16_autocast=auto", "agent.compile_optimizer=auto", "agent.channels_last=auto",
+        "reuse_freed_memory=auto"]
 COMPILED = ["agent.compile_optimizer=true"]
+NHWC_REUSE = ["agent.channels_last=true", "reuse_freed_memory=true"]
+# in the order they are timed: the modes that set reuse_freed_memory (lasting for the process) last
 BARE_MODES = {"float32": [], "float32+flush": ["flush_denormal=true"], "bf16": ["agent.bf16_autocast=true"],
               "bf16+flush": FAST, "float32+flush+compiled": ["flush_denormal=true", *COMPILED],
-              "bf16+flush+compiled": [*FAST, *COMPILED]}
+              "bf16+flush+compiled": [*FAST, *COMPILED],
+              "float32+flush+compiled+nhwc+reuse": ["flush_denormal=true", *COMPILED, *NHWC_REUSE],
+              "bf16+flush+compiled+nhwc+reuse": [*FAST, *COMPILED, *NHWC_REUSE]}
 HEADLINE = "ale_vector4"  # the row howsure_sps reports (see the docstring)
 SWITCHES = {
     "auto": AUTO,
     "plain": [],
     "flush_denormal": ["flush_denormal=true"],
     "bf16_autocast": ["agent.bf16_autocast=true"],
+    "channels_last": ["agent.channels_last=true"],
+    "reuse_freed_memory": ["reuse_freed_memory=true"],
     "fast": FAST,
     "learner_thread": [*FAST, "learner_thread=true"],
     "env_workers": [*FAST, "env.env_workers=true"],
@@ -197,6 +212,37 @@ def row_steps(steps: int, extra: list[str], bounds: dict[str, float]) -> int:
     BARE_MODES entry its overrides contain."""
     mode = max((m for m, e in BARE_MODES.items() if set(e) <= set(extra)), key=lambda m: len(BARE_MODES[m]))
     return max(400, steps // 10) if bounds[mode] < SLOW * max(bounds.values()) else steps
+
+
+def _child(conn, fn, args) -> None:
+    try:
+        conn.send(("ok", fn(*args)))
+    except BaseException as err:  # noqa: BLE001  reported in the parent, which fails with it
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+
+
+def isolated(fn, *args):
+    """fn(*args) in a fresh process (spawned, not daemonic: a row's env workers are its children)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    here, there = ctx.Pipe()
+    proc = ctx.Process(target=_child, args=(there, fn, args))
+    proc.start()
+    try:
+        status, value = here.recv()
+    except EOFError:  # it died before sending
+        proc.join()
+        status, value = "error", f"the process died (exit code {proc.exitcode})"
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(f"{fn.__name__}{args}: {value}")
+    return value
+
+
+def all_bounds(updates: int) -> dict[str, float]:
+    """learner_bound_sps of every BARE_MODES entry, in order, in this process."""
+    return {mode: learner_bound_sps(updates, extra) for mode, extra in BARE_MODES.items()}
 
 
 def rounded(v):
@@ -272,21 +318,21 @@ def main() -> None:
         print(f"round {len(samples[key])}: {key} {value:.1f}", file=sys.stderr, flush=True)
 
     for _ in range(args.rounds):
-        record("env_only_sps", env_only_sps(args.steps))
-        bounds = {mode: learner_bound_sps(200, extra) for mode, extra in BARE_MODES.items()}
+        record("env_only_sps", isolated(env_only_sps, args.steps))
+        bounds = isolated(all_bounds, 200)
         for mode, sps in bounds.items():
             record(f"bound:{mode}", sps)
         # the headline row, then the peer, right after the bound: the three quantities the
         # ratios compare are measured minutes apart, not a round apart, so drift in the machine's
         # speed (shared hosts) moves them together
-        record(f"switch:{headline}", howsure_sps(args.steps, SWITCHES[headline]))
-        record("sb3_sps", sb3_sps(args.steps))
+        record(f"switch:{headline}", isolated(howsure_sps, args.steps, SWITCHES[headline]))
+        record("sb3_sps", isolated(sb3_sps, args.steps))
         for name in names:
             if name != headline:
                 steps = row_steps(args.steps, SWITCHES[name], bounds)
                 if steps < args.steps:
                     shortened[name] = steps
-                record(f"switch:{name}", howsure_sps(steps, SWITCHES[name]))
+                record(f"switch:{name}", isolated(howsure_sps, steps, SWITCHES[name]))
     from howsure import wiring
     from howsure.runtime import resolve_auto
 
