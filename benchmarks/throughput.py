@@ -229,6 +229,7 @@ def isolated(fn, *args):
     here, there = ctx.Pipe()
     proc = ctx.Process(target=_child, args=(there, fn, args))
     proc.start()
+    there.close()  # the child's end stays open only in the child, so its death ends recv()
     try:
         status, value = here.recv()
     except EOFError:  # it died before sending

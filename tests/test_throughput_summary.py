@@ -73,3 +73,15 @@ def test_summarize_refuses_what_it_cannot_read_in_one_line(tmp_path, text, says)
     assert out.returncode == 2 and says in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
     assert text is None or path.read_text() == text  # nothing rewritten
+
+
+def test_isolated_rows_return_raise_and_survive_a_dead_process():
+    import os
+
+    from benchmarks.throughput import isolated
+
+    assert isolated(abs, -3) == 3  # computed in a spawned process
+    with pytest.raises(RuntimeError, match="ValueError"):
+        isolated(int, "not a number")
+    with pytest.raises(RuntimeError, match="exit code 3"):  # no hang when the row's process dies
+        isolated(os._exit, 3)
