@@ -11,17 +11,19 @@ same way. `speedup` is the median ratio within a round.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from howsure import machine
-from howsure.runtime import MMAP_THRESHOLD, TRIM_THRESHOLD
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
+
+from benchmarks.report import finish, positive_int  # noqa: E402
+from howsure import machine  # noqa: E402
+from howsure.runtime import MMAP_THRESHOLD, TRIM_THRESHOLD  # noqa: E402
+
 ENV = {"MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD), "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
 
 
@@ -34,8 +36,8 @@ def sb3_sps(steps: int, allocator_env: bool) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=3_000, help="timed agent steps after learning starts")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=positive_int, default=3_000, help="timed agent steps after learning starts")
+    p.add_argument("--rounds", type=positive_int, default=3)
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
     host = machine.describe()
@@ -48,11 +50,8 @@ def main() -> None:
               **{k: statistics.median(v) for k, v in samples.items()},
               "speedup": round(statistics.median(t / d for d, t in zip(samples["sb3_sps"],
                                                                          samples["sb3_allocator_env_sps"])), 3),
-              "samples": samples, "machine": {**host, "load_end": machine.load_average()}}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+              "samples": samples, "machine": host}
+    finish(result, args.json)
 
 
 if __name__ == "__main__":

@@ -60,9 +60,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from howsure.errors import UserError, cli_main
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
+
+from benchmarks.report import finish, positive_int  # noqa: E402
+from howsure.errors import UserError, cli_main  # noqa: E402
 
 ENV_ID = "ALE/Pong-v5"
 WARMUP = 1_000  # agent steps before learning starts (not timed)
@@ -281,8 +283,8 @@ def summarize(samples: dict[str, list[float]], headline: str) -> dict:
 @cli_main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=4_000, help="timed agent steps after learning starts")
-    p.add_argument("--rounds", type=int, default=5,
+    p.add_argument("--steps", type=positive_int, default=4_000, help="timed agent steps after learning starts")
+    p.add_argument("--rounds", type=positive_int, default=5,
                    help="every quantity is measured once per round, rounds in turn; medians are reported "
                         "(load on the machine drifts, and alternation spreads it over all of them; on a "
                         "shared host one round in three can run at two thirds of the others' speed)")
@@ -343,12 +345,8 @@ def main() -> None:
               "howsure_overrides": SWITCHES[headline], "auto_chose": chosen, **summarize(samples, headline),
               "shortened_rows": shortened}
     result["samples"] = samples  # every round's value, for the spread
-    result["machine"] = {**host, "load_end": machine.load_average()}
-
-    text = json.dumps(rounded(result), indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    result["machine"] = host
+    finish(rounded(result), args.json)
 
 
 if __name__ == "__main__":

@@ -17,16 +17,17 @@ vector env (32 games, one thread), random actions.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.report import finish, positive_int  # noqa: E402
 from howsure import machine  # noqa: E402
 
 CASES = [  # name, agent, encoder, screen, batch, extra overrides
@@ -108,8 +109,8 @@ def env_sps(backend: str, steps: int) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reps", type=int, default=40, help="timed updates per case")
-    p.add_argument("--env-steps", type=int, default=4_000)
+    p.add_argument("--reps", type=positive_int, default=40, help="timed updates per case")
+    p.add_argument("--env-steps", type=positive_int, default=4_000)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="cpu", help="torch device of the updates (cpu, cuda)")
     p.add_argument("--json", help="also write the results here")
@@ -124,12 +125,8 @@ def main() -> None:
         print(f"{name}: {ms:.1f} ms per update of {batch}", file=sys.stderr, flush=True)
     for backend in ("gymnasium", "ale_vector"):
         result["env_sps"][backend] = round(env_sps(backend, args.env_steps), 1)
-    result["machine"]["load_end"] = machine.load_average()
     result["date"] = time.strftime("%Y-%m-%d")
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    finish(result, args.json)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks.throughput, run as a script
+
+from benchmarks.report import finish  # noqa: E402
+
 VARIANTS = ("plain", "channels_last", "compiled_opt", "both", "compiled_nets", "keep_grads", "space_to_depth",
             "target_thread", "half_batches")
 THREADED = ("target_thread", "half_batches")
@@ -266,17 +269,6 @@ def main() -> int:
     result["ms_per_update_median"] = {v: statistics.median(s) for v, s in samples.items()}
     result["ms_per_update_samples"] = samples
     return finish(result, args.json)
-
-
-def finish(result: dict, path: Path | None) -> int:
-    from howsure import machine
-
-    result["machine"] = machine.ended(result["machine"])
-    print(json.dumps(result, indent=2))
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -85,3 +85,23 @@ def test_isolated_rows_return_raise_and_survive_a_dead_process():
         isolated(int, "not a number")
     with pytest.raises(RuntimeError, match="exit code 3"):  # no hang when the row's process dies
         isolated(os._exit, 3)
+
+
+def test_report_finish_closes_the_machine_record_and_writes_into_a_new_folder(tmp_path, capsys):
+    from benchmarks.report import finish
+    from howsure import machine
+
+    path = tmp_path / "new" / "run.json"
+    assert finish({"x": 1, "machine": machine.describe()}, path) == 0
+    saved = json.loads(path.read_text())
+    assert saved == json.loads(capsys.readouterr().out)
+    assert saved["x"] == 1 and "load_end" in saved["machine"] and "date_end" in saved["machine"]
+
+
+@pytest.mark.parametrize("args, says", [(["--rounds", "0"], "--rounds: must be at least 1, got 0"),
+                                        (["--steps", "abc"], "--steps: expected a whole number, got 'abc'")])
+def test_counts_are_checked_before_anything_is_measured(args, says):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), *args],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].endswith(says)
+    assert "Traceback" not in out.stderr
