@@ -157,3 +157,14 @@ def test_machine_record_names_the_cpu_generation():
         assert re.fullmatch(r"family \d+ model \d+", info["cpu_family_model"])
         assert info["cpu_family_model"].split()[1] == family.split(":")[1].strip()
     assert set(info["flags"]) == set(machine.SPEED_FLAGS) and info["cores"] >= 1
+
+
+def test_reuse_freed_memory_without_glibc_is_one_clear_error(monkeypatch):
+    from howsure import runtime
+    from howsure.errors import UserError
+
+    monkeypatch.setattr(runtime, "has_glibc", lambda: False)  # e.g. macOS or musl
+    cfg = dataclasses.replace(wiring.load(None, ["agent.name=dqn"]), reuse_freed_memory=True)
+    with pytest.raises(UserError, match="reuse_freed_memory=true needs glibc's allocator"):
+        runtime.configure_torch(cfg)
+    assert decide(dataclasses.replace(cfg, reuse_freed_memory="auto"), set(), cores=2)["reuse_freed_memory"] is False
