@@ -47,6 +47,15 @@ def test_channels_last_on_cpu_and_freed_memory_kept_where_glibc_is(device, glibc
     assert "agent.channels_last" not in decide(wiring.load(None, ["agent.name=pqn"]), set(), cores=2)
 
 
+@pytest.mark.parametrize("flags, bf16_override, nhwc", [({"amx_bf16"}, [], False), ({"avx2"}, [], True),
+                                                        ({"avx2"}, ["agent.bf16_autocast=true"], False),
+                                                        ({"amx_bf16"}, ["agent.bf16_autocast=false"], True)])
+def test_channels_last_only_with_float32_convolutions(flags, bf16_override, nhwc):
+    """NHWC was measured in float32; where bf16 autocast runs (auto or explicit) auto keeps NCHW."""
+    cfg = wiring.load(None, [*AUTO, *bf16_override])
+    assert decide(cfg, flags, cores=2)["agent.channels_last"] is nhwc
+
+
 def test_compiled_optimizer_without_a_compiler_is_one_clear_error(tmp_path):
     res = run_cli("train.py", "--config", "dqn_cartpole", f"run_dir={tmp_path}/run", "total_steps=300",
                   "agent.compile_optimizer=true", env={"PATH": str(tmp_path)})  # no compiler on this PATH
