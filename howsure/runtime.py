@@ -5,7 +5,7 @@
                        elsewhere torch emulates it and an update takes about twice as long
   agent.channels_last  on for float32 CPU training: oneDNN's NHWC convolutions skip the layout
                        reorders and compute the first layer's weight gradient about twice as fast;
-                       off with bf16 autocast, whose measured speed is with the NCHW layout
+                       off with bf16 autocast, where the loop measured no faster with it (Zen 4)
   flush_denormal       on (x86 handles subnormal floats in microcode; flushing them is free)
   reuse_freed_memory   on where the C library is glibc: freed memory stays in the process for the
                        next update instead of being returned to the OS and faulted in again
@@ -63,7 +63,7 @@ def decide(cfg, flags: set[str], cores: int, cxx: bool | None = None, glibc: boo
         else:
             choices["agent.bf16_autocast"] = any(f in flags for f in BF16_FLAGS)
     if agent_switch(cfg.agent, "channels_last") == "auto":
-        # measured faster in float32 (AVX2); with bf16 autocast the NCHW layout is the one measured
+        # faster in float32 (AVX2); under bf16 autocast the loop measured no faster with it (Zen 4)
         bf16 = choices.get("agent.bf16_autocast", agent_switch(cfg.agent, "bf16_autocast"))
         choices["agent.channels_last"] = not cfg.device.startswith("cuda") and bf16 is not True
     if cfg.flush_denormal == "auto":
