@@ -2,7 +2,8 @@
 
 `auto` decides from what the CPU offers, so a preset is fast on every machine:
   agent.bf16_autocast  bfloat16 only where the CPU computes it natively (AMX or AVX-512 BF16);
-                       elsewhere torch emulates it and an update takes about twice as long
+                       elsewhere torch emulates it and an update takes 2x (AVX-512) to 10x (AVX2)
+                       as long
   agent.channels_last  on for float32 CPU training: oneDNN's NHWC convolutions skip the layout
                        reorders and compute the first layer's weight gradient about twice as fast;
                        off with bf16 autocast, where the loop measured no faster with it (Zen 4)
