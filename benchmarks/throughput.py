@@ -47,6 +47,13 @@ and the peer runs with the allocator its users get.
 fraction_of_limit compares that loop with the fastest bare update this CPU can do. Env steps/s
 counts steps of all games together; both loops make one update per 4 of them.
 
+  own_update_fraction  also reported, not a goal: howsure_sps / the bare update the headline row's
+                       own process times right after its loop (same agent, switches and memory,
+                       OWN_UPDATES updates on a full batch), median over rounds. The bound and the
+                       loop run in different processes, and fresh processes of the same bare update
+                       differ by up to a third on a shared host; this figure is what the loop keeps
+                       of its own process's update (docs/throughput.md)
+
     python benchmarks/throughput.py --steps 4000 --rounds 5 --json benchmarks/results/throughput.json
 """
 
@@ -68,6 +75,7 @@ from howsure.errors import UserError, cli_main  # noqa: E402
 
 ENV_ID = "ALE/Pong-v5"
 WARMUP = 1_000  # agent steps before learning starts (not timed)
+OWN_UPDATES = 200  # bare updates the headline row's process times after its loop (own_update_fraction)
 
 
 def overrides(steps: int, extra: list[str]) -> list[str]:
@@ -77,17 +85,46 @@ def overrides(steps: int, extra: list[str]) -> list[str]:
             f"log.every_steps={steps // 4}", *extra]
 
 
-def howsure_sps(steps: int, extra: list[str]) -> float:
+def howsure_sps(steps: int, extra: list[str], own_updates: int = 0):
+    """Env steps/s of the loop with `extra` overrides; with own_updates, (that, 4 / seconds per bare
+    update of the loop's own agent timed right after the loop in this process)."""
     from howsure import wiring
     from howsure.logger import read_scalars
-    from howsure.training import prepare_run_dir, train
+    from howsure.training import Hooks, prepare_run_dir, train
 
+    built = []
     with tempfile.TemporaryDirectory() as tmp:
         cfg = wiring.load(ROOT / "configs" / "dqn_pong.yaml", overrides(steps, [f"run_dir={tmp}/run", *extra]))
         cfg, run_dir = prepare_run_dir(cfg, overwrite=True)
-        train(cfg, run_dir)
+        train(cfg, run_dir, hooks=Hooks(on_start=lambda agent, spec: built.append(agent)))
         sps = [v for s, v in read_scalars(run_dir)["charts/SPS"] if s > WARMUP + steps // 4]
-    return sum(sps) / len(sps)
+    loop = sum(sps) / len(sps)
+    if not own_updates:
+        return loop
+    return loop, time_updates(built[0], random_batch(), own_updates)
+
+
+def random_batch():
+    """A full batch of 32 random Pong screens (what the bare updates are timed on)."""
+    import numpy as np
+    import torch
+    from howsure.replay.batch import Batch
+
+    obs = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (32, 4, 84, 84), dtype=np.uint8))
+    return Batch(obs, torch.zeros(32, dtype=torch.int64), torch.zeros(32), obs.clone(), torch.full((32,), 0.99))
+
+
+def time_updates(agent, batch, updates: int, max_seconds: float = 15.0) -> float:
+    """4 / seconds per update of `agent` on `batch`, after 3 untimed ones, over `updates` updates
+    or `max_seconds` (at least 5)."""
+    for _ in range(3):
+        agent.update(batch)
+    t0 = time.perf_counter()
+    done = 0
+    while done < updates and (done < 5 or time.perf_counter() - t0 < max_seconds):
+        agent.update(batch)
+        done += 1
+    return 4 / ((time.perf_counter() - t0) / done)
 
 
 def env_only_sps(steps: int) -> float:
@@ -110,20 +147,15 @@ def env_only_sps(steps: int) -> float:
 def bare_update(extra: list[str]):
     """(resolved config, agent, batch): configs/dqn_pong.yaml's DQN with `extra` overrides (auto
     switches decided for this CPU) and a full batch of 32 random screens, for timing bare updates."""
-    import numpy as np
-    import torch
     from howsure.agents import make_agent
     from howsure.envs import make_env, spec_of
-    from howsure.replay.batch import Batch
 
     from howsure import wiring
     from howsure.runtime import resolve_auto
 
     cfg, _ = resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", extra))
     agent = make_agent(cfg, spec_of(ENV_ID, make_env(cfg.env)))
-    obs = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (32, 4, 84, 84), dtype=np.uint8))
-    return cfg, agent, Batch(obs, torch.zeros(32, dtype=torch.int64), torch.zeros(32), obs.clone(),
-                             torch.full((32,), 0.99))
+    return cfg, agent, random_batch()
 
 
 def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0) -> float:
@@ -135,16 +167,9 @@ def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0)
 
     cfg, agent, batch = bare_update(extra)
     configure_torch(dataclasses.replace(cfg, torch_threads=0))  # flush_denormal as the mode says
-    for _ in range(3):
-        agent.update(batch)
-    t0 = time.perf_counter()
-    done = 0
-    while done < updates and (done < 5 or time.perf_counter() - t0 < max_seconds):
-        agent.update(batch)
-        done += 1
-    seconds = (time.perf_counter() - t0) / done
+    sps = time_updates(agent, batch, updates, max_seconds)
     torch.set_flush_denormal(False)
-    return 4 / seconds
+    return sps
 
 
 def sb3_sps(steps: int) -> float:
@@ -268,6 +293,9 @@ def summarize(samples: dict[str, list[float]], headline: str) -> dict:
     head = samples[f"switch:{headline}"]
     per_round = {"ratio_vs_sb3": [h / p for h, p in zip(head, samples["sb3_sps"])],
                  "fraction_of_limit": [h / b for h, b in zip(head, samples[f"bound:{mode}"])]}
+    own = samples.get(f"own_update:{headline}")  # runs saved before this figure existed have none
+    extra = {} if not own else {"own_update_fraction": statistics.median(h / o for h, o in zip(head, own)),
+                                "own_update_fractions": [h / o for h, o in zip(head, own)]}
     return {"env_only_sps": med["env_only_sps"],
             "learner_bound_sps": bounds[mode], "learner_bound_mode": mode, "learner_bounds_sps": bounds,
             "howsure_sps": med[f"switch:{headline}"],
@@ -277,7 +305,7 @@ def summarize(samples: dict[str, list[float]], headline: str) -> dict:
             "fraction_of_limit": statistics.median(per_round["fraction_of_limit"]),
             "per_round": per_round,
             "ratio_of_medians": {"ratio_vs_sb3": med[f"switch:{headline}"] / med["sb3_sps"],
-                                 "fraction_of_limit": med[f"switch:{headline}"] / bounds[mode]}}
+                                 "fraction_of_limit": med[f"switch:{headline}"] / bounds[mode]}, **extra}
 
 
 @cli_main
@@ -328,7 +356,9 @@ def main() -> None:
         # the headline row, then the peer, right after the bound: the three quantities the
         # ratios compare are measured minutes apart, not a round apart, so drift in the machine's
         # speed (shared hosts) moves them together
-        record(f"switch:{headline}", isolated(howsure_sps, args.steps, SWITCHES[headline]))
+        loop, own = isolated(howsure_sps, args.steps, SWITCHES[headline], OWN_UPDATES)
+        record(f"switch:{headline}", loop)
+        record(f"own_update:{headline}", own)
         record("sb3_sps", isolated(sb3_sps, args.steps))
         for name in names:
             if name != headline:

@@ -33,6 +33,14 @@ def test_bound_mode_by_median_and_ratios_paired_within_rounds():
     assert s["ratio_of_medians"]["fraction_of_limit"] == pytest.approx(150.0 / 160.0)
 
 
+def test_own_update_fraction_pairs_the_loop_with_its_own_process_update():
+    s = summarize({**SAMPLES, "own_update:ale_vector4": [160.0, 180.0, 150.0]}, "ale_vector4")
+    assert s["own_update_fractions"] == pytest.approx([150 / 160, 171 / 180, 120 / 150])
+    assert s["own_update_fraction"] == pytest.approx(150 / 160)
+    assert s["fraction_of_limit"] == pytest.approx(0.95)  # the goal's figure is unchanged
+    assert "own_update_fraction" not in summarize(SAMPLES, "ale_vector4")  # a run saved before it
+
+
 def test_rows_forced_into_a_slow_mode_are_timed_over_fewer_steps():
     # bf16 without native bf16 (an AVX2 CPU): a tenth of the float32 bound
     avx2 = {"float32": 100.0, "float32+flush": 102.0, "bf16": 8.0, "bf16+flush": 8.5,
