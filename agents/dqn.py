@@ -66,7 +66,8 @@ class DQNConfig(TDConfig):
     bf16_autocast: bool | Literal["auto"] = False
     # Convolution weights and activations in channels-last (NHWC) memory: oneDNN's CPU kernels for
     # that layout skip the reorders of NCHW, and the first layer's weight gradient runs ~2x faster
-    # (docs/throughput.md). The same function up to float rounding; "auto": on for CPU training.
+    # (docs/throughput.md). The same function up to float rounding; "auto": on for CPU training in
+    # float32, and in bf16 where the CPU has AMX (howsure/runtime.py).
     channels_last: bool | Literal["auto"] = False
 
 

@@ -47,11 +47,13 @@ def test_channels_last_on_cpu_and_freed_memory_kept_where_glibc_is(device, glibc
     assert "agent.channels_last" not in decide(wiring.load(None, ["agent.name=pqn"]), set(), cores=2)
 
 
-@pytest.mark.parametrize("flags, bf16_override, nhwc", [({"amx_bf16"}, [], False), ({"avx2"}, [], True),
+@pytest.mark.parametrize("flags, bf16_override, nhwc", [({"amx_bf16"}, [], True), ({"avx2"}, [], True),
+                                                        ({"avx512_bf16"}, [], False),
                                                         ({"avx2"}, ["agent.bf16_autocast=true"], False),
                                                         ({"amx_bf16"}, ["agent.bf16_autocast=false"], True)])
-def test_channels_last_only_with_float32_convolutions(flags, bf16_override, nhwc):
-    """NHWC was measured in float32; where bf16 autocast runs (auto or explicit) auto keeps NCHW."""
+def test_channels_last_with_float32_convolutions_or_amx(flags, bf16_override, nhwc):
+    """NHWC is faster in float32, and in bf16 on AMX; under bf16 autocast (auto or explicit)
+    without AMX auto keeps NCHW."""
     cfg = wiring.load(None, [*AUTO, *bf16_override])
     assert decide(cfg, flags, cores=2)["agent.channels_last"] is nhwc
 
