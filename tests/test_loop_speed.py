@@ -121,6 +121,25 @@ def test_channels_last_agent_computes_what_the_nchw_one_does():
     assert plain.q.encoder.convs[0].weight.is_contiguous()
 
 
+def test_channels_last_under_bf16_autocast_learns_what_nchw_does():
+    """auto runs bf16 convolutions channels-last where the CPU has AMX: the same update, up to bf16 rounding."""
+    torch.manual_seed(0)
+    _, _, plain = _pong_agent("agent.bf16_autocast=true")
+    _, _, nhwc = _pong_agent("agent.bf16_autocast=true", "agent.channels_last=true")
+    nhwc.q.load_state_dict(plain.q.state_dict())
+    nhwc.target.load_state_dict(plain.target.state_dict())
+    assert nhwc.q.encoder.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
+    obs = _frames(8)
+    batch = Batch(obs, torch.arange(8) % 6, torch.ones(8), _frames(8, 1), torch.full((8,), 0.99))
+    before = [p.detach().clone() for p in plain.q.parameters()]
+    m_plain, m_nhwc = plain.update(batch), nhwc.update(batch)
+    assert m_nhwc["losses/td_loss"] == pytest.approx(m_plain["losses/td_loss"], rel=5e-3)
+    for a, b, w0 in zip(plain.q.parameters(), nhwc.q.parameters(), before):
+        step_plain, step_nhwc = a.detach() - w0, b.detach() - w0
+        assert step_plain.abs().sum() > 0  # the update moved the weights
+        assert torch.nn.functional.cosine_similarity(step_nhwc.flatten(), step_plain.flatten(), dim=0) > 0.99
+
+
 def test_reuse_freed_memory_stops_the_page_faults_of_each_update():
     # glibc hands an update's multi-MiB blocks back to the OS and faults them in again next time
     # (until its adaptive threshold catches up, if it does); a fresh process, since the setting
