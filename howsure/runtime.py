@@ -6,9 +6,9 @@
                        as long
   agent.channels_last  on for float32 CPU training: oneDNN's NHWC convolutions skip the layout
                        reorders and compute the first layer's weight gradient about twice as fast;
-                       with bf16 autocast on only where the CPU has AMX (its bf16 convolutions ran
-                       15-18% faster in NHWC), off on AVX-512 BF16 alone, where the loop measured
-                       no faster with it (Zen 4)
+                       with bf16 autocast on only where the CPU has AMX (there the bare update ran
+                       18% faster in NHWC, the loop 14%), off on AVX-512 BF16 alone, where the loop
+                       measured no faster with it (Zen 4)
   flush_denormal       on (x86 handles subnormal floats in microcode; flushing them is free)
   reuse_freed_memory   on where the C library is glibc: freed memory stays in the process for the
                        next update instead of being returned to the OS and faulted in again
