@@ -294,8 +294,9 @@ def summarize(samples: dict[str, list[float]], headline: str) -> dict:
     per_round = {"ratio_vs_sb3": [h / p for h, p in zip(head, samples["sb3_sps"])],
                  "fraction_of_limit": [h / b for h, b in zip(head, samples[f"bound:{mode}"])]}
     own = samples.get(f"own_update:{headline}")  # runs saved before this figure existed have none
-    extra = {} if not own else {"own_update_fraction": statistics.median(h / o for h, o in zip(head, own)),
-                                "own_update_fractions": [h / o for h, o in zip(head, own)]}
+    own_fractions = [h / o for h, o in zip(head, own or [])]
+    extra = {} if not own else {"own_update_fraction": statistics.median(own_fractions),
+                                "own_update_fractions": own_fractions}
     return {"env_only_sps": med["env_only_sps"],
             "learner_bound_sps": bounds[mode], "learner_bound_mode": mode, "learner_bounds_sps": bounds,
             "howsure_sps": med[f"switch:{headline}"],
