@@ -33,8 +33,8 @@ import torch
 
 from howsure.errors import UserError
 
-BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 AMX_FLAG = "amx_bf16"
+BF16_FLAGS = (AMX_FLAG, "avx512_bf16")
 
 
 def agent_switch(agent_cfg, name: str) -> bool | str | None:
