@@ -97,12 +97,18 @@ def test_env_workers_step_the_same_transitions_as_in_process_envs():
         np.testing.assert_array_equal(a, b)
 
 
-def test_channels_last_agent_computes_what_the_nchw_one_does():
+def _nchw_and_nhwc(*overrides: str):
+    """Two Pong agents with the same weights, NCHW and channels-last, under the same overrides."""
     torch.manual_seed(0)
-    _, _, plain = _pong_agent()
-    _, _, nhwc = _pong_agent("agent.channels_last=true")
+    _, _, plain = _pong_agent(*overrides)
+    _, _, nhwc = _pong_agent(*overrides, "agent.channels_last=true")
     nhwc.q.load_state_dict(plain.q.state_dict())
     nhwc.target.load_state_dict(plain.target.state_dict())
+    return plain, nhwc
+
+
+def test_channels_last_agent_computes_what_the_nchw_one_does():
+    plain, nhwc = _nchw_and_nhwc()
     for agent, want in ((plain, False), (nhwc, True)):
         for net in (agent.q, agent.target):
             conv = net.encoder.convs[0].weight
@@ -123,11 +129,7 @@ def test_channels_last_agent_computes_what_the_nchw_one_does():
 
 def test_channels_last_under_bf16_autocast_learns_what_nchw_does():
     """auto runs bf16 convolutions channels-last where the CPU has AMX: the same update, up to bf16 rounding."""
-    torch.manual_seed(0)
-    _, _, plain = _pong_agent("agent.bf16_autocast=true")
-    _, _, nhwc = _pong_agent("agent.bf16_autocast=true", "agent.channels_last=true")
-    nhwc.q.load_state_dict(plain.q.state_dict())
-    nhwc.target.load_state_dict(plain.target.state_dict())
+    plain, nhwc = _nchw_and_nhwc("agent.bf16_autocast=true")
     assert nhwc.q.encoder.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
     obs = _frames(8)
     batch = Batch(obs, torch.arange(8) % 6, torch.ones(8), _frames(8, 1), torch.full((8,), 0.99))
