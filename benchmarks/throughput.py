@@ -4,21 +4,28 @@ Same Nature-DQN hyperparameters for both (Nature CNN, batch 32, one update every
 target sync every 1,000 steps); speed is measured after learning starts, so it includes updates.
 
   env_only_sps       the preprocessed env alone (84x84, frame skip 4, stack 4), random actions
-  learner_bound_sps  4 / (seconds of one bare DQN update on a full batch), in the fastest of the
+  learner_bound_sps  4 / (seconds of one bare DQN update on a full batch) in the fastest of the
                      modes the loop offers (float32, bf16, each with and without flushing
                      denormals, with flushing and a compiled optimizer step, and with those plus
                      channels-last convolutions and glibc keeping freed memory): the most a loop
-                     that updates every 4 steps can reach on this CPU;
-                     every mode's bound is kept (learner_bounds_sps)
+                     that updates every 4 steps can reach on this CPU. Every mode is timed in a
+                     fresh process each round (learner_bounds_sps); the round's fastest is then
+                     timed again in the paired phase, and that is the bound reported
   howsure_sps        the `ale_vector4` row: every speed switch `auto` (decided for this CPU by
                      howsure/runtime.py, as configs/dqn_pong_fast.yaml sets them), 4 games on
                      ale-py's C++ vector env: the fastest loop howsure offers for this update
   sb3_sps            stable-baselines3's DQN with the same settings
   ratio_vs_sb3       howsure_sps / sb3_sps, and
-  fraction_of_limit  howsure_sps / learner_bound_sps: each the median over rounds of the ratio
-                     within a round (the headline row and the peer run right after the bound, so
-                     a shared host's drifting speed moves all three alike); the ratios of the
-                     medians are kept as well (ratio_of_medians)
+  fraction_of_limit  howsure_sps / learner_bound_sps: each the median over cycles of the paired
+                     phase of the ratio within a cycle (below); per-round medians and the ratios
+                     of the medians are kept as well (per_round, ratio_of_medians)
+
+The paired phase: the bound, the headline loop and stable-baselines3 run in three persistent
+processes that take turns, SEGMENT agent steps (50 updates) each per cycle, while the other two
+wait idle; the order reverses every other cycle, and a first cycle after each one's warm-up is
+not kept. A shared host's speed drifts by a third within a minute (docs/throughput.md), so the
+three figures a ratio compares are measured seconds apart, on the same host; every cycle's
+figures are kept (per_cycle, samples).
 
 Every speed switch is measured on its own against the plain loop, in the same run:
 
@@ -49,10 +56,7 @@ counts steps of all games together; both loops make one update per 4 of them.
 
   own_update_fraction  also reported, not a goal: howsure_sps / the bare update the headline row's
                        own process times right after its loop (same agent, switches and memory,
-                       OWN_UPDATES updates on a full batch), median over rounds. The bound and the
-                       loop run in different processes, and fresh processes of the same bare update
-                       differ by up to a third on a shared host; this figure is what the loop keeps
-                       of its own process's update (docs/throughput.md)
+                       OWN_UPDATES updates on a full batch, nothing else running), median over rounds
 
     python benchmarks/throughput.py --steps 4000 --rounds 5 --json benchmarks/results/throughput.json
 """
@@ -85,23 +89,18 @@ def overrides(steps: int, extra: list[str]) -> list[str]:
             f"log.every_steps={steps // 4}", *extra]
 
 
-def howsure_sps(steps: int, extra: list[str], own_updates: int = 0):
-    """Env steps/s of the loop with `extra` overrides; with own_updates, (that, 4 / seconds per bare
-    update of the loop's own agent timed right after the loop in this process)."""
+def howsure_sps(steps: int, extra: list[str]) -> float:
+    """Env steps/s of the loop with `extra` overrides, over its log intervals after the first."""
     from howsure import wiring
     from howsure.logger import read_scalars
-    from howsure.training import Hooks, prepare_run_dir, train
+    from howsure.training import prepare_run_dir, train
 
-    built = []
     with tempfile.TemporaryDirectory() as tmp:
         cfg = wiring.load(ROOT / "configs" / "dqn_pong.yaml", overrides(steps, [f"run_dir={tmp}/run", *extra]))
         cfg, run_dir = prepare_run_dir(cfg, overwrite=True)
-        train(cfg, run_dir, hooks=Hooks(on_start=lambda agent, spec: built.append(agent)))
+        train(cfg, run_dir)
         sps = [v for s, v in read_scalars(run_dir)["charts/SPS"] if s > WARMUP + steps // 4]
-    loop = sum(sps) / len(sps)
-    if not own_updates:
-        return loop
-    return loop, time_updates(built[0], random_batch(), own_updates)
+    return sum(sps) / len(sps)
 
 
 def random_batch():
@@ -172,20 +171,14 @@ def learner_bound_sps(updates: int, extra: list[str], max_seconds: float = 15.0)
     return sps
 
 
-def sb3_sps(steps: int) -> float:
+def sb3_model(total_steps: int, callback):
+    """stable-baselines3's DQN on Pong with the Nature settings, trained for total_steps with callback."""
     import gymnasium as gym
     from stable_baselines3 import DQN
     from stable_baselines3.common.atari_wrappers import AtariWrapper
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
     from howsure import envs  # noqa: F401  registers the ALE ids
-
-    class Clock(BaseCallback):
-        def _on_step(self) -> bool:
-            if self.num_timesteps == WARMUP:
-                self.t0 = time.perf_counter()
-            return True
 
     def make():
         env = gym.make(ENV_ID, frameskip=1, repeat_action_probability=0.25)
@@ -195,9 +188,149 @@ def sb3_sps(steps: int) -> float:
     model = DQN("CnnPolicy", venv, buffer_size=20_000, learning_starts=WARMUP, batch_size=32, train_freq=4,
                 gradient_steps=1, target_update_interval=1_000, learning_rate=2.5e-4, optimize_memory_usage=False,
                 seed=0, device="cpu", verbose=0)
-    clock = Clock()
-    model.learn(total_timesteps=WARMUP + steps, callback=clock)
-    return steps / (time.perf_counter() - clock.t0)
+    model.learn(total_timesteps=total_steps, callback=callback)
+
+
+def sb3_callback(on_step):
+    """A stable-baselines3 callback calling on_step(agent steps so far) after every env step."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Steps(BaseCallback):
+        def _on_step(self) -> bool:
+            on_step(self.num_timesteps)
+            return True
+    return Steps()
+
+
+def sb3_sps(steps: int) -> float:
+    t0 = []
+    sb3_model(WARMUP + steps, sb3_callback(lambda n: t0.append(time.perf_counter()) if n == WARMUP else None))
+    return steps / (time.perf_counter() - t0[0])
+
+
+# The paired phase: the headline loop, the peer and the bound alternate in short segments
+SEGMENT = 200  # agent steps (50 updates) per timed segment
+
+
+class Pacer:
+    """A paired process's side of the alternation: at each segment boundary it reports the
+    segment's speed (env steps/s; "ready" at the first boundary) and waits, idle, until the parent
+    says go. Only the segment between a go and the next boundary is timed."""
+
+    def __init__(self, conn):
+        self.conn, self.t0 = conn, None
+
+    def boundary(self, steps: int) -> str:
+        now = time.perf_counter()
+        self.conn.send(("ready", None) if self.t0 is None else ("segment", steps / (now - self.t0)))
+        message = self.conn.recv()
+        self.t0 = time.perf_counter()
+        return message
+
+
+def at_boundary(step: int) -> bool:
+    return step >= WARMUP and (step - WARMUP) % SEGMENT == 0
+
+
+def paced_howsure(pacer: Pacer, cycles: int, extra: list[str]) -> float:
+    """The loop with `extra` overrides, paced segment by segment; afterwards (nothing else running)
+    4 / seconds per bare update of its own agent (own_update_fraction)."""
+    from howsure import wiring
+    from howsure.training import Hooks, prepare_run_dir, train
+
+    built = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = wiring.load(ROOT / "configs" / "dqn_pong.yaml",
+                          overrides(SEGMENT * (cycles + 1), [f"run_dir={tmp}/run", *extra]))
+        cfg, run_dir = prepare_run_dir(cfg, overwrite=True)
+        train(cfg, run_dir, hooks=Hooks(on_start=lambda agent, spec: built.append(agent),
+                                        on_chunk=lambda chunk, step: at_boundary(step) and pacer.boundary(SEGMENT)))
+    return time_updates(built[0], random_batch(), OWN_UPDATES)
+
+
+def paced_sb3(pacer: Pacer, cycles: int) -> None:
+    sb3_model(WARMUP + SEGMENT * (cycles + 1),
+              sb3_callback(lambda n: at_boundary(n) and pacer.boundary(SEGMENT)))
+
+
+def paced_bound(pacer: Pacer, extra: list[str]) -> None:
+    """Bare updates in the mode `extra`, SEGMENT / 4 of them per segment, until told to stop."""
+    from howsure.runtime import configure_torch
+
+    cfg, agent, batch = bare_update(extra)
+    configure_torch(dataclasses.replace(cfg, torch_threads=0))
+    for _ in range(3):
+        agent.update(batch)
+    message = pacer.boundary(0)
+    while message == "go":  # until "stop"
+        for _ in range(SEGMENT // 4):
+            agent.update(batch)
+        message = pacer.boundary(SEGMENT)
+
+
+def _paced_child(conn, fn, args) -> None:
+    try:
+        conn.send(("done", fn(Pacer(conn), *args)))
+    except BaseException as err:  # noqa: BLE001  reported in the parent, which fails with it
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+
+
+def alternate(members: dict[str, tuple], cycles: int) -> tuple[dict[str, list[float]], dict[str, object]]:
+    """Each member fn(pacer, *args) in a persistent process of its own (spawned); they take turns,
+    one segment each per cycle (the order reversed every other cycle), the others idle at a
+    boundary. Each warms up before its first boundary, and cycle 0 (first updates, a compiled
+    step's compilation) is not kept. Afterwards each is told "stop" in turn and runs to its end
+    alone. Returns (each member's speeds per kept cycle, what each returned); a member that fails or
+    dies raises RuntimeError naming it, and every process is ended."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs, conns = {}, {}
+
+    def answer(name: str, expect: str):
+        try:
+            status, value = conns[name].recv()
+        except EOFError:  # it died before answering
+            procs[name].join()
+            status, value = "error", f"the process died (exit code {procs[name].exitcode})"
+        if status != expect:
+            raise RuntimeError(f"{name}: {value if status == 'error' else f'{status} before {expect}'}")
+        return value
+
+    speeds: dict[str, list[float]] = {name: [] for name in members}
+    returned: dict[str, object] = {}
+    try:
+        for name, (fn, args) in members.items():
+            conns[name], there = ctx.Pipe()
+            procs[name] = ctx.Process(target=_paced_child, args=(there, fn, args))
+            procs[name].start()
+            there.close()  # the child's end stays open only in the child, so its death ends recv()
+        for name in members:
+            answer(name, "ready")
+        for cycle in range(cycles + 1):
+            for name in list(members) if cycle % 2 == 0 else list(members)[::-1]:
+                conns[name].send("go")
+                sps = answer(name, "segment")
+                if cycle:
+                    speeds[name].append(sps)
+        for name in members:
+            conns[name].send("stop")
+            returned[name] = answer(name, "done")
+    finally:
+        for proc in procs.values():
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+    return speeds, returned
+
+
+def paired(cycles: int, headline_extra: list[str], bound_extra: list[str]) -> dict[str, list[float] | float]:
+    """The bare update (bound), the headline loop and stable-baselines3 alternating (`alternate`):
+    each one's per-cycle env steps/s, and the loop's own bare update timed alone at its end."""
+    speeds, returned = alternate({"bound": (paced_bound, (bound_extra,)),
+                                  "howsure": (paced_howsure, (cycles, headline_extra)),
+                                  "sb3": (paced_sb3, (cycles,))}, cycles)
+    return {**speeds, "own_update": returned["howsure"]}
 
 
 FAST = ["flush_denormal=true", "agent.bf16_autocast=true"]
@@ -281,32 +414,50 @@ def rounded(v):
     return round(v, 3) if isinstance(v, float) else v
 
 
-def summarize(samples: dict[str, list[float]], headline: str) -> dict:
-    """The reported figures from every round's samples. The bound's mode is the one with the
-    fastest median; ratio_vs_sb3 and fraction_of_limit are medians of ratios within a round,
-    where the headline row, the peer and the bound were measured minutes apart."""
+def summarize(samples: dict[str, list], headline: str) -> dict:
+    """The reported figures from every round's samples. With the paired phase's segments (runs since
+    it exists), ratio_vs_sb3 and fraction_of_limit are medians over every cycle of the ratios within
+    it, where the three were measured seconds apart, and learner_bound_sps is the median of the
+    bound's segments (in each round's fastest mode); in older runs, medians of the ratios within a
+    round (measured minutes apart), and the bound is the mode with the fastest median."""
     import statistics
+    from collections import Counter
 
-    med = {k: statistics.median(v) for k, v in samples.items()}
+    med = {k: statistics.median(v) for k, v in samples.items() if not k.startswith("paired")}
     bounds = {k.split(":", 1)[1]: v for k, v in med.items() if k.startswith("bound:")}
-    mode = max(bounds, key=bounds.get)
     head = samples[f"switch:{headline}"]
-    per_round = {"ratio_vs_sb3": [h / p for h, p in zip(head, samples["sb3_sps"])],
-                 "fraction_of_limit": [h / b for h, b in zip(head, samples[f"bound:{mode}"])]}
     own = samples.get(f"own_update:{headline}")  # runs saved before this figure existed have none
     own_fractions = [h / o for h, o in zip(head, own or [])]
     extra = {} if not own else {"own_update_fraction": statistics.median(own_fractions),
                                 "own_update_fractions": own_fractions}
-    return {"env_only_sps": med["env_only_sps"],
-            "learner_bound_sps": bounds[mode], "learner_bound_mode": mode, "learner_bounds_sps": bounds,
-            "howsure_sps": med[f"switch:{headline}"],
+    if "paired:howsure" in samples:
+        h, peer, bound = (samples[f"paired:{k}"] for k in ("howsure", "sb3", "bound"))
+        per_cycle = {"ratio_vs_sb3": [a / b for a, b in zip(h, peer)],
+                     "fraction_of_limit": [a / b for a, b in zip(h, bound)]}
+        n = len(h) // len(head)  # cycles per round
+        per_round = {k: [statistics.median(v[i:i + n]) for i in range(0, len(v), n)] for k, v in per_cycle.items()}
+        figures = {"learner_bound_sps": statistics.median(bound),
+                   "learner_bound_mode": Counter(samples["paired_bound_mode"]).most_common(1)[0][0],
+                   "howsure_sps": statistics.median(h), "sb3_sps": statistics.median(peer),
+                   "ratio_vs_sb3": statistics.median(per_cycle["ratio_vs_sb3"]),
+                   "fraction_of_limit": statistics.median(per_cycle["fraction_of_limit"]),
+                   "per_round": per_round, "per_cycle": per_cycle,
+                   "ratio_of_medians": {"ratio_vs_sb3": statistics.median(h) / statistics.median(peer),
+                                        "fraction_of_limit": statistics.median(h) / statistics.median(bound)}}
+    else:
+        mode = max(bounds, key=bounds.get)
+        per_round = {"ratio_vs_sb3": [h / p for h, p in zip(head, samples["sb3_sps"])],
+                     "fraction_of_limit": [h / b for h, b in zip(head, samples[f"bound:{mode}"])]}
+        figures = {"learner_bound_sps": bounds[mode], "learner_bound_mode": mode,
+                   "howsure_sps": med[f"switch:{headline}"], "sb3_sps": med["sb3_sps"],
+                   "ratio_vs_sb3": statistics.median(per_round["ratio_vs_sb3"]),
+                   "fraction_of_limit": statistics.median(per_round["fraction_of_limit"]),
+                   "per_round": per_round,
+                   "ratio_of_medians": {"ratio_vs_sb3": med[f"switch:{headline}"] / med["sb3_sps"],
+                                        "fraction_of_limit": med[f"switch:{headline}"] / bounds[mode]}}
+    return {"env_only_sps": med["env_only_sps"], "learner_bounds_sps": bounds,
             "switches_sps": {k.split(":", 1)[1]: v for k, v in med.items() if k.startswith("switch:")},
-            "sb3_sps": med["sb3_sps"],
-            "ratio_vs_sb3": statistics.median(per_round["ratio_vs_sb3"]),
-            "fraction_of_limit": statistics.median(per_round["fraction_of_limit"]),
-            "per_round": per_round,
-            "ratio_of_medians": {"ratio_vs_sb3": med[f"switch:{headline}"] / med["sb3_sps"],
-                                 "fraction_of_limit": med[f"switch:{headline}"] / bounds[mode]}, **extra}
+            **figures, **extra}
 
 
 @cli_main
@@ -335,6 +486,8 @@ def main() -> None:
         path.write_text(json.dumps(saved, indent=2) + "\n")
         print(json.dumps({k: saved[k] for k in ("howsure_sps", "ratio_vs_sb3", "fraction_of_limit")}))
         return
+    import statistics
+
     import torch
 
     from howsure import machine
@@ -354,13 +507,18 @@ def main() -> None:
         bounds = isolated(all_bounds, 200)
         for mode, sps in bounds.items():
             record(f"bound:{mode}", sps)
-        # the headline row, then the peer, right after the bound: the three quantities the
-        # ratios compare are measured minutes apart, not a round apart, so drift in the machine's
-        # speed (shared hosts) moves them together
-        loop, own = isolated(howsure_sps, args.steps, SWITCHES[headline], OWN_UPDATES)
-        record(f"switch:{headline}", loop)
-        record(f"own_update:{headline}", own)
-        record("sb3_sps", isolated(sb3_sps, args.steps))
+        # the headline row, the peer and the bound in alternating segments of one paired phase:
+        # the host's speed drifts within seconds to minutes (shared hosts), and a segment of each
+        # a few seconds apart sees the same host (docs/throughput.md)
+        mode = max(bounds, key=bounds.get)  # this round's fastest bare update
+        got = paired(max(1, args.steps // SEGMENT), SWITCHES[headline], BARE_MODES[mode])
+        for name in ("howsure", "sb3", "bound"):
+            samples.setdefault(f"paired:{name}", []).extend(got[name])
+        samples.setdefault("paired_bound_mode", []).append(mode)
+        record(f"switch:{headline}", statistics.median(got["howsure"]))
+        record(f"own_update:{headline}", got["own_update"])
+        record("sb3_sps", statistics.median(got["sb3"]))
+        record("paired_bound", statistics.median(got["bound"]))
         for name in names:
             if name != headline:
                 steps = row_steps(args.steps, SWITCHES[name], bounds)

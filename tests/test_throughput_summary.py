@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from benchmarks.throughput import SWITCHES, row_steps, summarize
+from benchmarks.throughput import SWITCHES, alternate, row_steps, summarize
 from tests.conftest import ROOT
 
 SAMPLES = {
@@ -31,6 +33,61 @@ def test_bound_mode_by_median_and_ratios_paired_within_rounds():
     assert s["ratio_vs_sb3"] == pytest.approx(1.9)
     assert s["howsure_sps"] == 150.0 and s["switches_sps"] == {"ale_vector4": 150.0, "auto": 135.0}
     assert s["ratio_of_medians"]["fraction_of_limit"] == pytest.approx(150.0 / 160.0)
+
+
+def test_paired_segments_give_ratios_per_cycle_and_per_round():
+    paired = {**SAMPLES, "own_update:ale_vector4": [160.0, 180.0, 150.0],
+              # two rounds of three cycles each, in the order the paired phase measures them
+              "paired:howsure": [150.0, 100.0, 160.0, 120.0, 130.0, 140.0],
+              "paired:sb3": [75.0, 80.0, 80.0, 60.0, 100.0, 70.0],
+              "paired:bound": [160.0, 100.0, 200.0, 120.0, 130.0, 175.0],
+              "paired_bound_mode": ["float32", "bf16"], "paired_bound": [160.0, 130.0],
+              "switch:ale_vector4": [150.0, 130.0], "sb3_sps": [80.0, 70.0]}
+    s = summarize(paired, "ale_vector4")
+    assert s["per_cycle"]["ratio_vs_sb3"] == pytest.approx([2.0, 1.25, 2.0, 2.0, 1.3, 2.0])
+    assert s["ratio_vs_sb3"] == pytest.approx(2.0)  # the median over every cycle, not over rounds
+    assert s["per_round"]["ratio_vs_sb3"] == pytest.approx([2.0, 2.0])
+    assert s["per_cycle"]["fraction_of_limit"] == pytest.approx([150 / 160, 1.0, 0.8, 1.0, 1.0, 0.8])
+    assert s["fraction_of_limit"] == pytest.approx((150 / 160 + 1.0) / 2)
+    assert s["learner_bound_sps"] == pytest.approx(145.0) and s["learner_bound_mode"] in ("float32", "bf16")
+    assert s["howsure_sps"] == pytest.approx(135.0) and s["sb3_sps"] == pytest.approx(77.5)
+    assert s["learner_bounds_sps"]["bf16+flush+compiled"] == 160.0  # the per-mode bounds are kept
+
+
+def paced_spans(pacer, fail=None):
+    """A paired member whose segment is one step of 50 ms sleep; it returns when each segment ran.
+    fail: "raise" or "die" in its second segment."""
+    spans = []
+    message = pacer.boundary(0)
+    while message == "go":
+        if len(spans) == 1 and fail == "raise":
+            raise ValueError("segment failed")
+        if len(spans) == 1 and fail == "die":
+            os._exit(3)
+        t0 = time.monotonic()
+        time.sleep(0.05)
+        spans.append((t0, time.monotonic()))
+        message = pacer.boundary(1)
+    return spans
+
+
+def test_alternate_runs_one_member_at_a_time_and_drops_the_warm_cycle():
+    speeds, spans = alternate({"a": (paced_spans, ()), "b": (paced_spans, ())}, 3)
+    assert {k: len(v) for k, v in speeds.items()} == {"a": 3, "b": 3}  # cycle 0 not kept
+    # a segment's speed counts its own time only: a member idling through the other's turn would be under 10/s
+    assert all(12 < v <= 20 for v in speeds["a"] + speeds["b"])
+    every = sorted((start, end, name) for name, v in spans.items() for start, end in v)
+    assert len(every) == 8 and all(end <= nxt for (_, end, _), (nxt, _, _) in zip(every, every[1:]))
+    assert "".join(name for *_, name in every) == "abbaabba"  # the order reversed every other cycle
+
+
+@pytest.mark.parametrize("fail, says", [("raise", "b: ValueError: segment failed"), ("die", "b: .*exit code 3")])
+def test_alternate_names_a_member_that_fails_and_ends_the_others(fail, says):
+    import multiprocessing as mp
+
+    with pytest.raises(RuntimeError, match=says):
+        alternate({"a": (paced_spans, ()), "b": (paced_spans, (fail,))}, 3)
+    assert not mp.active_children()
 
 
 def test_own_update_fraction_pairs_the_loop_with_its_own_process_update():
