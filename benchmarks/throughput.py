@@ -6,11 +6,12 @@ target sync every 1,000 steps); speed is measured after learning starts, so it i
   env_only_sps       the preprocessed env alone (84x84, frame skip 4, stack 4), random actions
   learner_bound_sps  4 / (seconds of one bare DQN update on a full batch) in the fastest of the
                      modes the loop offers (float32, bf16, each with and without flushing
-                     denormals, with flushing and a compiled optimizer step, and with those plus
-                     channels-last convolutions and glibc keeping freed memory): the most a loop
-                     that updates every 4 steps can reach on this CPU. Every mode is timed in a
-                     fresh process each round (learner_bounds_sps); the round's fastest is then
-                     timed again in the paired phase, and that is the bound reported
+                     denormals, with flushing and a compiled optimizer step, with those plus glibc
+                     keeping freed memory, and with channels-last convolutions as well): the most
+                     a loop that updates every 4 steps can reach on this CPU. Every mode is timed
+                     in a fresh process of its own each round (learner_bounds_sps), since glibc
+                     adapts to a process's earlier frees; the round's fastest is then timed again
+                     in the paired phase, and that is the bound reported
   howsure_sps        the `ale_vector4` row: every speed switch `auto` (decided for this CPU by
                      howsure/runtime.py, as configs/dqn_pong_fast.yaml sets them), 4 games on
                      ale-py's C++ vector env: the fastest loop howsure offers for this update
@@ -338,10 +339,14 @@ AUTO = ["flush_denormal=auto", "agent.bf16_autocast=auto", "agent.compile_optimi
         "reuse_freed_memory=auto"]
 COMPILED = ["agent.compile_optimizer=true"]
 NHWC_REUSE = ["agent.channels_last=true", "reuse_freed_memory=true"]
-# in the order they are timed: the modes that set reuse_freed_memory (lasting for the process) last
+REUSE = ["reuse_freed_memory=true"]
+# each timed in a fresh process (all_bounds); "+reuse" without "nhwc" is the mode `auto` gives the loop
+# where it keeps NCHW convolutions (bf16 on a CPU with AVX-512 BF16 and no AMX)
 BARE_MODES = {"float32": [], "float32+flush": ["flush_denormal=true"], "bf16": ["agent.bf16_autocast=true"],
               "bf16+flush": FAST, "float32+flush+compiled": ["flush_denormal=true", *COMPILED],
               "bf16+flush+compiled": [*FAST, *COMPILED],
+              "float32+flush+compiled+reuse": ["flush_denormal=true", *COMPILED, *REUSE],
+              "bf16+flush+compiled+reuse": [*FAST, *COMPILED, *REUSE],
               "float32+flush+compiled+nhwc+reuse": ["flush_denormal=true", *COMPILED, *NHWC_REUSE],
               "bf16+flush+compiled+nhwc+reuse": [*FAST, *COMPILED, *NHWC_REUSE]}
 HEADLINE = "ale_vector4"  # the row howsure_sps reports (see the docstring)
@@ -402,8 +407,11 @@ def isolated(fn, *args):
 
 
 def all_bounds(updates: int) -> dict[str, float]:
-    """learner_bound_sps of every BARE_MODES entry, in order, in this process."""
-    return {mode: learner_bound_sps(updates, extra) for mode, extra in BARE_MODES.items()}
+    """learner_bound_sps of every BARE_MODES entry, each in a fresh process: glibc adapts where it
+    serves large blocks from to a process's earlier frees, so a mode without reuse_freed_memory timed
+    after others would fault less than it does in a loop's fresh process, and reuse_freed_memory,
+    once set, lasts for the process."""
+    return {mode: isolated(learner_bound_sps, updates, extra) for mode, extra in BARE_MODES.items()}
 
 
 def rounded(v):
@@ -504,7 +512,7 @@ def main() -> None:
 
     for _ in range(args.rounds):
         record("env_only_sps", isolated(env_only_sps, args.steps))
-        bounds = isolated(all_bounds, 200)
+        bounds = all_bounds(200)
         for mode, sps in bounds.items():
             record(f"bound:{mode}", sps)
         # the headline row, the peer and the bound in alternating segments of one paired phase:
