@@ -10,8 +10,11 @@ target sync every 1,000 steps); speed is measured after learning starts, so it i
                      keeping freed memory, and with channels-last convolutions as well): the most
                      a loop that updates every 4 steps can reach on this CPU. Every mode is timed
                      in a fresh process of its own each round (learner_bounds_sps), since glibc
-                     adapts to a process's earlier frees; the round's fastest is then timed again
-                     in the paired phase, and that is the bound reported
+                     adapts to a process's earlier frees. In the paired phase the round's fastest
+                     is timed again, and so is the headline row's own mode if it is another; the
+                     one with the faster median there is the bound reported (a short fresh run
+                     can rank a mode first that runs slower over minutes: without kept memory,
+                     bf16 on Zen 4 ran at 224 steps/s in the paired phase against 262 with it)
   howsure_sps        the `ale_vector4` row: every speed switch `auto` (decided for this CPU by
                      howsure/runtime.py, as configs/dqn_pong_fast.yaml sets them), 4 games on
                      ale-py's C++ vector env: the fastest loop howsure offers for this update
@@ -21,10 +24,10 @@ target sync every 1,000 steps); speed is measured after learning starts, so it i
                      phase of the ratio within a cycle (below); per-round medians and the ratios
                      of the medians are kept as well (per_round, ratio_of_medians)
 
-The paired phase: the bound, the headline loop and stable-baselines3 run in three persistent
-processes that take turns, SEGMENT agent steps (50 updates) each per cycle, while the other two
-wait idle; the order reverses every other cycle, and a first cycle after each one's warm-up is
-not kept. A shared host's speed drifts by a third within a minute (docs/throughput.md), so the
+The paired phase: the bound's modes (one or two, above), the headline loop and stable-baselines3
+run in persistent processes that take turns, SEGMENT agent steps (50 updates) each per cycle,
+while the others wait idle; the order reverses every other cycle, and a first cycle after each
+one's warm-up is not kept. A shared host's speed drifts by a third within a minute (docs/throughput.md), so the
 three figures a ratio compares are measured seconds apart, on the same host; every cycle's
 figures are kept (per_cycle, samples).
 
@@ -325,13 +328,40 @@ def alternate(members: dict[str, tuple], cycles: int) -> tuple[dict[str, list[fl
     return speeds, returned
 
 
-def paired(cycles: int, headline_extra: list[str], bound_extra: list[str]) -> dict[str, list[float] | float]:
-    """The bare update (bound), the headline loop and stable-baselines3 alternating (`alternate`):
-    each one's per-cycle env steps/s, and the loop's own bare update timed alone at its end."""
-    speeds, returned = alternate({"bound": (paced_bound, (bound_extra,)),
+def paired(cycles: int, headline_extra: list[str], bound_modes: dict[str, list[str]]) -> dict:
+    """Bare updates in each of `bound_modes` (name: overrides), the headline loop and
+    stable-baselines3 alternating (`alternate`): {"howsure", "sb3": per-cycle env steps/s, "bounds":
+    {mode: per-cycle env steps/s}, "own_update": the loop's own bare update timed alone at its end}."""
+    speeds, returned = alternate({**{f"bound:{m}": (paced_bound, (extra,)) for m, extra in bound_modes.items()},
                                   "howsure": (paced_howsure, (cycles, headline_extra)),
                                   "sb3": (paced_sb3, (cycles,))}, cycles)
-    return {**speeds, "own_update": returned["howsure"]}
+    return {"howsure": speeds["howsure"], "sb3": speeds["sb3"], "own_update": returned["howsure"],
+            "bounds": {m: speeds[f"bound:{m}"] for m in bound_modes}}
+
+
+def mode_name(cfg) -> str:
+    """The BARE_MODES-style name of a resolved config's update mode, e.g. float32+flush+compiled+nhwc+reuse."""
+    agent = cfg.agent
+    parts = ["bf16" if getattr(agent, "bf16_autocast", False) is True else "float32"]
+    for on, name in ((cfg.flush_denormal, "flush"), (getattr(agent, "compile_optimizer", False), "compiled"),
+                     (getattr(agent, "channels_last", False), "nhwc"), (cfg.reuse_freed_memory, "reuse")):
+        if on is True:
+            parts.append(name)
+    return "+".join(parts)
+
+
+def bound_candidates(bounds: dict[str, float], own: str, own_extra: list[str]) -> dict[str, list[str]]:
+    """The modes the paired phase times as the bound: this round's fastest fresh-process mode and the
+    headline row's own mode (`own`, with overrides `own_extra`), once if they are the same."""
+    fastest = max(bounds, key=bounds.get)
+    return {own: own_extra, **({fastest: BARE_MODES[fastest]} if fastest != own else {})}
+
+
+def bound_of(paired_bounds: dict[str, list[float]]) -> str:
+    """The paired bound mode with the fastest median over the round's cycles."""
+    import statistics
+
+    return max(paired_bounds, key=lambda m: statistics.median(paired_bounds[m]))
 
 
 FAST = ["flush_denormal=true", "agent.bf16_autocast=true"]
@@ -503,7 +533,13 @@ def main() -> None:
     names = args.only or list(SWITCHES)
     headline = next((n for n in (HEADLINE, "auto") if n in names), names[0])
     host = machine.describe()  # CPU model, cores, AMX/AVX-512 BF16/AVX2 flags, torch, load at the start
-    samples: dict[str, list[float]] = {}
+    from howsure import wiring
+    from howsure.runtime import resolve_auto
+
+    # the headline row's update mode, without its env switches (a bare update has no games)
+    own_extra = [o for o in SWITCHES[headline] if not o.startswith("env.")]
+    own = mode_name(resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", own_extra))[0])
+    samples: dict[str, list] = {}
     shortened: dict[str, int] = {}  # rows timed over fewer steps (row_steps), and how many
 
     def record(key: str, value: float) -> None:
@@ -518,23 +554,23 @@ def main() -> None:
         # the headline row, the peer and the bound in alternating segments of one paired phase:
         # the host's speed drifts within seconds to minutes (shared hosts), and a segment of each
         # a few seconds apart sees the same host (docs/throughput.md)
-        mode = max(bounds, key=bounds.get)  # this round's fastest bare update
-        got = paired(max(1, args.steps // SEGMENT), SWITCHES[headline], BARE_MODES[mode])
-        for name in ("howsure", "sb3", "bound"):
-            samples.setdefault(f"paired:{name}", []).extend(got[name])
+        got = paired(max(1, args.steps // SEGMENT), SWITCHES[headline], bound_candidates(bounds, own, own_extra))
+        mode = bound_of(got["bounds"])
+        for name, speeds in (("howsure", got["howsure"]), ("sb3", got["sb3"]), ("bound", got["bounds"][mode])):
+            samples.setdefault(f"paired:{name}", []).extend(speeds)
         samples.setdefault("paired_bound_mode", []).append(mode)
+        samples.setdefault("paired_bound_candidates", []).append(
+            {m: statistics.median(v) for m, v in got["bounds"].items()})
         record(f"switch:{headline}", statistics.median(got["howsure"]))
         record(f"own_update:{headline}", got["own_update"])
         record("sb3_sps", statistics.median(got["sb3"]))
-        record("paired_bound", statistics.median(got["bound"]))
+        record("paired_bound", statistics.median(got["bounds"][mode]))
         for name in names:
             if name != headline:
                 steps = row_steps(args.steps, SWITCHES[name], bounds)
                 if steps < args.steps:
                     shortened[name] = steps
                 record(f"switch:{name}", isolated(howsure_sps, steps, SWITCHES[name]))
-    from howsure import wiring
-    from howsure.runtime import resolve_auto
 
     _, chosen = resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", AUTO))
     result = {"env_id": ENV_ID, "timed_steps": args.steps, "rounds": args.rounds,

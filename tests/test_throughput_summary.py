@@ -10,7 +10,17 @@ import time
 
 import pytest
 
-from benchmarks.throughput import SWITCHES, alternate, row_steps, summarize
+from benchmarks.throughput import (
+    AUTO,
+    BARE_MODES,
+    SWITCHES,
+    alternate,
+    bound_candidates,
+    bound_of,
+    mode_name,
+    row_steps,
+    summarize,
+)
 from tests.conftest import ROOT
 
 SAMPLES = {
@@ -88,6 +98,27 @@ def test_alternate_names_a_member_that_fails_and_ends_the_others(fail, says):
     with pytest.raises(RuntimeError, match=says):
         alternate({"a": (paced_spans, ()), "b": (paced_spans, (fail,))}, 3)
     assert not mp.active_children()
+
+
+def test_bound_modes_are_named_by_what_they_resolve_to_and_include_the_loops_own():
+    from howsure import wiring
+    from howsure.runtime import resolve_auto
+
+    def resolved(extra):
+        return mode_name(resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", extra))[0])
+
+    assert {name: resolved(extra) for name, extra in BARE_MODES.items()} == {name: name for name in BARE_MODES}
+    # whatever `auto` picks on this CPU is one of the modes timed in fresh processes
+    assert resolved(AUTO) in BARE_MODES
+
+
+def test_the_paired_bound_is_the_faster_of_the_fresh_winner_and_the_loops_own_mode():
+    fresh = {"bf16+flush+compiled": 253.0, "bf16+flush+compiled+reuse": 248.0, "float32": 130.0}
+    own = "bf16+flush+compiled+reuse"
+    assert bound_candidates(fresh, own, ["x"]) == {own: ["x"], "bf16+flush+compiled": BARE_MODES["bf16+flush+compiled"]}
+    assert bound_candidates({**fresh, own: 260.0}, own, ["x"]) == {own: ["x"]}  # timed once when it won
+    # over the paired cycles the mode without kept memory ran slower: the bound is the loop's own mode
+    assert bound_of({"bf16+flush+compiled": [237, 222, 207, 196], own: [265, 252, 261, 220]}) == own
 
 
 def test_own_update_fraction_pairs_the_loop_with_its_own_process_update():
