@@ -284,8 +284,9 @@ def alternate(members: dict[str, tuple], cycles: int) -> tuple[dict[str, list[fl
     one segment each per cycle (the order reversed every other cycle), the others idle at a
     boundary. Each warms up before its first boundary, and cycle 0 (first updates, a compiled
     step's compilation) is not kept. Afterwards each is told "stop" in turn and runs to its end
-    alone. Returns (each member's speeds per kept cycle, what each returned); a member that fails or
-    dies raises RuntimeError naming it, and every process is ended."""
+    alone, once the members before it have exited. Returns (each member's speeds per kept cycle,
+    what each returned); a member that fails or dies raises RuntimeError naming it, and every
+    process is ended."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
@@ -320,6 +321,7 @@ def alternate(members: dict[str, tuple], cycles: int) -> tuple[dict[str, list[fl
         for name in members:
             conns[name].send("stop")
             returned[name] = answer(name, "done")
+            procs[name].join()  # its exit is over before the next one finishes (own_update runs then)
     finally:
         for proc in procs.values():
             if proc.is_alive():
