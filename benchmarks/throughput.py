@@ -27,9 +27,9 @@ target sync every 1,000 steps); speed is measured after learning starts, so it i
 The paired phase: the bound's modes (one or two, above), the headline loop and stable-baselines3
 run in persistent processes that take turns, SEGMENT agent steps (50 updates) each per cycle,
 while the others wait idle; the order reverses every other cycle, and a first cycle after each
-one's warm-up is not kept. A shared host's speed drifts by a third within a minute (docs/throughput.md), so the
-three figures a ratio compares are measured seconds apart, on the same host; every cycle's
-figures are kept (per_cycle, samples).
+one's warm-up is not kept. A shared host's speed drifts by a third within a minute
+(docs/throughput.md), so the three figures a ratio compares are measured seconds apart, on the
+same host; every cycle's figures are kept (per_cycle, samples).
 
 Every speed switch is measured on its own against the plain loop, in the same run:
 
@@ -458,7 +458,7 @@ def summarize(samples: dict[str, list], headline: str) -> dict:
     """The reported figures from every round's samples. With the paired phase's segments (runs since
     it exists), ratio_vs_sb3 and fraction_of_limit are medians over every cycle of the ratios within
     it, where the three were measured seconds apart, and learner_bound_sps is the median of the
-    bound's segments (in each round's fastest mode); in older runs, medians of the ratios within a
+    bound's segments (each round's paired_bound_mode); in older runs, medians of the ratios within a
     round (measured minutes apart), and the bound is the mode with the fastest median."""
     import statistics
     from collections import Counter
