@@ -147,16 +147,22 @@ def env_only_sps(steps: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def pong_config(extra: list[str]):
+    """(config, choices): configs/dqn_pong.yaml with `extra` overrides, every `auto` switch decided
+    for this CPU (howsure.runtime.resolve_auto)."""
+    from howsure import wiring
+    from howsure.runtime import resolve_auto
+
+    return resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", extra))
+
+
 def bare_update(extra: list[str]):
     """(resolved config, agent, batch): configs/dqn_pong.yaml's DQN with `extra` overrides (auto
     switches decided for this CPU) and a full batch of 32 random screens, for timing bare updates."""
     from howsure.agents import make_agent
     from howsure.envs import make_env, spec_of
 
-    from howsure import wiring
-    from howsure.runtime import resolve_auto
-
-    cfg, _ = resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", extra))
+    cfg, _ = pong_config(extra)
     agent = make_agent(cfg, spec_of(ENV_ID, make_env(cfg.env)))
     return cfg, agent, random_batch()
 
@@ -343,10 +349,11 @@ def paired(cycles: int, headline_extra: list[str], bound_modes: dict[str, list[s
 
 def mode_name(cfg) -> str:
     """The BARE_MODES-style name of a resolved config's update mode, e.g. float32+flush+compiled+nhwc+reuse."""
-    agent = cfg.agent
-    parts = ["bf16" if getattr(agent, "bf16_autocast", False) is True else "float32"]
-    for on, name in ((cfg.flush_denormal, "flush"), (getattr(agent, "compile_optimizer", False), "compiled"),
-                     (getattr(agent, "channels_last", False), "nhwc"), (cfg.reuse_freed_memory, "reuse")):
+    from howsure.runtime import agent_switch
+
+    parts = ["bf16" if agent_switch(cfg.agent, "bf16_autocast") is True else "float32"]
+    for on, name in ((cfg.flush_denormal, "flush"), (agent_switch(cfg.agent, "compile_optimizer"), "compiled"),
+                     (agent_switch(cfg.agent, "channels_last"), "nhwc"), (cfg.reuse_freed_memory, "reuse")):
         if on is True:
             parts.append(name)
     return "+".join(parts)
@@ -535,12 +542,9 @@ def main() -> None:
     names = args.only or list(SWITCHES)
     headline = next((n for n in (HEADLINE, "auto") if n in names), names[0])
     host = machine.describe()  # CPU model, cores, AMX/AVX-512 BF16/AVX2 flags, torch, load at the start
-    from howsure import wiring
-    from howsure.runtime import resolve_auto
-
     # the headline row's update mode, without its env switches (a bare update has no games)
     own_extra = [o for o in SWITCHES[headline] if not o.startswith("env.")]
-    own = mode_name(resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", own_extra))[0])
+    own = mode_name(pong_config(own_extra)[0])
     samples: dict[str, list] = {}
     shortened: dict[str, int] = {}  # rows timed over fewer steps (row_steps), and how many
 
@@ -574,7 +578,7 @@ def main() -> None:
                     shortened[name] = steps
                 record(f"switch:{name}", isolated(howsure_sps, steps, SWITCHES[name]))
 
-    _, chosen = resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", AUTO))
+    _, chosen = pong_config(AUTO)
     result = {"env_id": ENV_ID, "timed_steps": args.steps, "rounds": args.rounds,
               "torch_threads": torch.get_num_threads(), "howsure_row": headline,
               "howsure_overrides": SWITCHES[headline], "auto_chose": chosen, **summarize(samples, headline),

@@ -18,6 +18,7 @@ from benchmarks.throughput import (
     bound_candidates,
     bound_of,
     mode_name,
+    pong_config,
     row_steps,
     summarize,
 )
@@ -101,11 +102,8 @@ def test_alternate_names_a_member_that_fails_and_ends_the_others(fail, says):
 
 
 def test_bound_modes_are_named_by_what_they_resolve_to_and_include_the_loops_own():
-    from howsure import wiring
-    from howsure.runtime import resolve_auto
-
     def resolved(extra):
-        return mode_name(resolve_auto(wiring.load(ROOT / "configs" / "dqn_pong.yaml", extra))[0])
+        return mode_name(pong_config(extra)[0])
 
     assert {name: resolved(extra) for name, extra in BARE_MODES.items()} == {name: name for name in BARE_MODES}
     # whatever `auto` picks on this CPU is one of the modes timed in fresh processes
