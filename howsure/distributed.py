@@ -43,6 +43,9 @@ PER_TRANSITION_REPLAYS = {"uniform"}
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# How long the pool waits for every actor's process to be up before training starts.
+READY_TIMEOUT_S = 300.0
+
 
 def ape_x_epsilons(n: int, epsilon: float = 0.4, alpha: float = 7.0) -> list[float]:
     """Ape-X: actor i of N explores with epsilon ** (1 + i / (N - 1) * alpha); one actor: epsilon."""
@@ -205,6 +208,11 @@ class ActorPool:
         self.on_restart = on_restart
         self.handles = [self._spawn(i) for i in range(d.actors)]
         self.pending: dict[Any, int] = {}
+        # Start every actor's process before the first chunk is asked for: Ray starts them one by
+        # one (seconds each on a busy machine), and on a short run the first actor up would
+        # otherwise fill the whole replay alone. An actor that fails to start is not waited for
+        # beyond the timeout; its first collect raises and it is re-created there.
+        ray.wait([h.ping.remote() for h in self.handles], num_returns=d.actors, timeout=READY_TIMEOUT_S)
 
     def _spawn(self, i: int):
         # A re-created actor gets a fresh seed, so it does not replay its predecessor's episodes.

@@ -1,12 +1,16 @@
-"""A CartPole whose step() raises once, to test that a distributed actor survives an env exception.
+"""A CartPole whose step() raises once, to test that a distributed actor survives an env exception,
+and whose construction can be slow in one actor, to test that training waits for every actor.
 
 Ray workers import this through a worker_process_setup_hook (tests/test_distributed.py), so the
 env id exists in every actor process. The first env to reach `crash_at_step` creates `crash_flag`
-and raises; every env after that (and the re-created actor's envs) runs normally.
+and raises; every env after that (and the re-created actor's envs) runs normally. The first env
+built inside a Ray actor creates `slow_flag` and sleeps `slow_start_s` before it returns.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -27,7 +31,29 @@ class CrashOnce(gym.Wrapper):
         return self.env.step(action)
 
 
-def make(crash_flag: str = "", crash_at_step: int = 10**9, **kwargs) -> gym.Env:
+def in_ray_actor() -> bool:
+    import sys
+
+    if "ray" not in sys.modules:
+        return False
+    import ray
+
+    return ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None
+
+
+def claim(flag: str) -> bool:
+    """True for the one caller, across processes, that creates `flag`."""
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def make(crash_flag: str = "", crash_at_step: int = 10**9, slow_flag: str = "", slow_start_s: float = 0.0,
+         **kwargs) -> gym.Env:
+    if slow_flag and in_ray_actor() and claim(slow_flag):
+        time.sleep(slow_start_s)
     return CrashOnce(gym.make("CartPole-v1", **kwargs), crash_flag or "/nonexistent/flag", crash_at_step)
 
 

@@ -88,10 +88,14 @@ def test_two_actors_fill_the_replay_and_act_with_fresh_weights(ray_session, tmp_
         seen.append(chunk)
         published.update(learner["published"])
 
+    # one actor's process is seconds slower to start than the other's, as on a busy machine
+    slow = {"env.id": "howsure-test/FlakyCartPole-v0", "env.kwargs.slow_flag": str(tmp_path / "slow-actor"),
+            "env.kwargs.slow_start_s": 5}
     summary = train_distributed(cartpole(tmp_path, **{"eval.every_steps": 1000, "eval.episodes": 2,
-                                                      "eval.num_envs": 2}), tmp_path, on_chunk=watch)
+                                                      "eval.num_envs": 2, **slow}), tmp_path, on_chunk=watch)
     assert summary["step"] >= 2000
-    # experience from both actors reached the replay, and nothing else did
+    assert (tmp_path / "slow-actor").exists(), "no actor started slowly"
+    # experience from both actors reached the replay, the slow one's too, and nothing else did
     assert all(n > 0 for n in summary["actor_steps"]), summary["actor_steps"]
     assert summary["replay_size"] == sum(summary["actor_steps"]) == summary["step"]
     assert {c["actor"] for c in seen} == {0, 1}
