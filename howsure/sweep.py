@@ -185,11 +185,11 @@ def _run_serial(key: dict, run_dir: Path, cfg_yaml: str) -> dict:
 
 
 def _run_ray(runs: list[tuple[dict, Path, str]]) -> list[dict]:
-    import ray
-
     from howsure.distributed import connect
 
-    started = connect(os.environ.get("RAY_ADDRESS", ""))
+    started = connect(os.environ.get("RAY_ADDRESS", ""))  # sets Ray's logging options, then imports it
+    import ray
+
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(_train_one)
         pending = {task.remote(y, str(d.resolve())): key for key, d, y in runs}

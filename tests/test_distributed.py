@@ -202,3 +202,24 @@ def test_too_few_cpus_is_a_user_error(ray_session, tmp_path):
     with pytest.raises(UserError, match="cpus_per_actor"):
         train_distributed(cartpole(tmp_path, **{"distributed.actors": 8, "distributed.cpus_per_actor": 1}),
                           tmp_path)
+
+
+@needs_ray
+def test_a_sweep_runs_its_seeds_as_ray_tasks(ray_session, tmp_path):
+    """--seeds with Ray installed (the default backend): each seed trains in a Ray worker process."""
+    from howsure.sweep import run_sweep
+
+    sweep = tmp_path / "sweep"
+    over = [f"run_dir={sweep}", "total_steps=600", "agent.learning_starts_steps=200", "eval.every_steps=300",
+            "eval.episodes=2", "eval.num_envs=2", "log.every_steps=300", "checkpoint_replay=false",
+            "torch_threads=1", "log.quiet=true"]
+    summaries = run_sweep(os.path.join(ROOT, "configs/dqn_cartpole.yaml"), [0, 1], over)
+    saved = json.loads((sweep / "sweep.json").read_text())
+    assert saved["backend"] == "ray" and [r["seed"] for r in saved["runs"]] == [0, 1]
+    assert [s["step"] for s in summaries] == [600, 600]
+    for seed in (0, 1):
+        run = sweep / f"seed{seed}"
+        assert (run / "checkpoints" / "final.pt").is_file() and f"seed: {seed}" in (run / "config.yaml").read_text()
+        assert [s for s, _ in read_scalars(run)["eval/episodic_return"]] == [300, 600]
+        (events,) = run.glob("events.out.tfevents.*")
+        assert int(events.name.split(".")[-2]) != os.getpid()  # written by a Ray worker, not this process
