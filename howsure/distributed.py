@@ -210,8 +210,9 @@ class ActorPool:
         self.pending: dict[Any, int] = {}
         # Start every actor's process before the first chunk is asked for: Ray starts them one by
         # one (seconds each on a busy machine), and on a short run the first actor up would
-        # otherwise fill the whole replay alone. An actor that fails to start is not waited for
-        # beyond the timeout; its first collect raises and it is re-created there.
+        # otherwise fill the whole replay alone. An actor whose start fails answers at once with
+        # its error (its first collect raises and re-creates it); one still starting after the
+        # timeout is left to catch up.
         ray.wait([h.ping.remote() for h in self.handles], num_returns=d.actors, timeout=READY_TIMEOUT_S)
 
     def _spawn(self, i: int):
