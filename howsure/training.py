@@ -164,9 +164,6 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
     save_checkpoint = checkpoint_saver(cfg, spec, run_dir, agent, buffer, loop, wall=wall,
                                        drain=None if learner is None else learner.drain)
 
-    bar = tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
-               dynamic_ncols=True, mininterval=1.0, file=sys.stdout)
-
     def on_restart(actor: int, cause: str) -> None:
         loop.actor_restarts += 1
         logger.scalar("distributed/actor_restarts", loop.actor_restarts, step)
@@ -179,7 +176,10 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
         if started := source.start(step, loop, on_restart):
             logger.scalars(started, step)
         t_log, step_log = time.perf_counter(), step
-        with StopFlag() as stop:
+        # the bar opens once the source has started, so an error starting it (e.g. too few Ray
+        # CPUs for the actors) prints alone, without a bar at 0%
+        with StopFlag() as stop, tqdm(total=cfg.total_steps, initial=step, disable=cfg.log.quiet, unit="step",
+                                      dynamic_ncols=True, mininterval=1.0, file=sys.stdout) as bar:
             while step < cfg.total_steps:
                 chunk = source.collect(step, during)
                 before, step = step, step + chunk.steps
@@ -243,7 +243,6 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
                 if hooked_stop:
                     break
     finally:
-        bar.close()
         if learner is not None:
             learner.close()
         source.close()
