@@ -10,6 +10,7 @@ built inside a Ray actor creates `slow_flag` and sleeps `slow_start_s` before it
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -25,15 +26,12 @@ class CrashOnce(gym.Wrapper):
 
     def step(self, action):
         self.steps += 1
-        if self.steps >= self.crash_at and not self.flag.exists():
-            self.flag.touch()
+        if self.steps >= self.crash_at and claim(str(self.flag)):
             raise RuntimeError("flaky env: simulated emulator crash")
         return self.env.step(action)
 
 
 def in_ray_actor() -> bool:
-    import sys
-
     if "ray" not in sys.modules:
         return False
     import ray
