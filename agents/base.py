@@ -33,6 +33,18 @@ def epsilon_greedy(rng: np.random.Generator, n_actions: int, eps: float, greedy,
     return actions
 
 
+class AnnealedEpsilon:
+    """Mixin for agents whose config has epsilon_start, epsilon_end and epsilon_decay_steps:
+    epsilon annealed linearly over the decay steps, logged as charts/epsilon."""
+
+    def epsilon(self, step: int) -> float:
+        c = self.cfg
+        return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, step)
+
+    def schedule_metrics(self, step: int) -> dict[str, float]:
+        return {"charts/epsilon": self.epsilon(step)}
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     """What every agent's config holds (each agent's Config extends it). The loop reads the

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from howsure.agents.base import Agent, AgentConfig, epsilon_greedy, linear_schedule
+from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon, epsilon_greedy
 from howsure.agents.heads import QHead, QNetwork
 from howsure.agents.recurrent import RecurrentMemory, is_recurrent, unroll
 from howsure.encoders import make_encoder
@@ -126,7 +126,7 @@ def compiled_step(optimizer: torch.optim.Optimizer):
     return torch.compile(optimizer.step)
 
 
-class DQNAgent(Agent):
+class DQNAgent(AnnealedEpsilon, Agent):
     Config = DQNConfig
 
     def __init__(self, cfg: DQNConfig, spec, **kwargs):
@@ -153,13 +153,6 @@ class DQNAgent(Agent):
         encoder = make_encoder(self.encoder_cfg, self.spec)
         head = QHead(encoder.out_features, self.spec.n_actions, self.cfg.dueling, self.cfg.head_hidden)
         return QNetwork(encoder, head)
-
-    def epsilon(self, step: int) -> float:
-        c = self.cfg
-        return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, step)
-
-    def schedule_metrics(self, step: int) -> dict[str, float]:
-        return {"charts/epsilon": self.epsilon(step)}
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():

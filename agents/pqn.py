@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from howsure.agents.base import Agent, AgentConfig, epsilon_greedy, linear_schedule
+from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon, epsilon_greedy, linear_schedule
 from howsure.agents.heads import QHead, QNetwork
 from howsure.encoders import make_encoder
 from howsure.replay.batch import Batch
@@ -76,7 +76,7 @@ def q_lambda_returns(rewards: torch.Tensor, discounts: torch.Tensor, ends: torch
     return out
 
 
-class PQNAgent(Agent):
+class PQNAgent(AnnealedEpsilon, Agent):
     Config = PQNConfig
     uses_replay = False
 
@@ -101,13 +101,6 @@ class PQNAgent(Agent):
         self._queue: list[torch.Tensor] = []  # minibatch indices into _train still to learn from
 
     # -- acting ---------------------------------------------------------------------------
-    def epsilon(self, step: int) -> float:
-        c = self.cfg
-        return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, step)
-
-    def schedule_metrics(self, step: int) -> dict[str, float]:
-        return {"charts/epsilon": self.epsilon(step)}
-
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return self.q(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()

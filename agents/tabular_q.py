@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from howsure.agents.base import Agent, AgentConfig, linear_schedule
+from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon
 from howsure.replay.batch import Batch
 
 from howsure.errors import UserError
@@ -45,7 +45,7 @@ def bellman_update(q: np.ndarray, s: np.ndarray, a: np.ndarray, r: np.ndarray, s
     return errors
 
 
-class TabularQAgent(Agent):
+class TabularQAgent(AnnealedEpsilon, Agent):
     Config = TabularQConfig
     uses_replay = False
 
@@ -57,13 +57,6 @@ class TabularQAgent(Agent):
                 f"observations of shape {spec.obs_shape}; use agent.name=dqn for it"
             )
         self.q = np.full((spec.n_obs, spec.n_actions), cfg.initial_q, dtype=np.float64)
-
-    def epsilon(self, step: int) -> float:
-        c = self.cfg
-        return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, step)
-
-    def schedule_metrics(self, step: int) -> dict[str, float]:
-        return {"charts/epsilon": self.epsilon(step)}
 
     def greedy(self, states: np.ndarray) -> np.ndarray:
         """argmax with ties broken uniformly at random (an all-zero row is a coin flip)."""
