@@ -220,7 +220,8 @@ def main() -> int:
         "eval_episodes_periodic": cfg.eval.episodes,
         "eval_curve": [{"step": e[0], "mean_return": e[1], "wall_minutes": round(e[2] / 60, 2)}
                        for e in loop.get("evals", []) if len(e) >= 3],
-        "sb3_steps_per_second": sb3, "peer_steps_to_18": PEER_STEPS,
+        "sb3_steps_per_second": sb3,
+        **({"peer_steps_to_18": PEER_STEPS} if "Pong" in cfg.env.id else {}),  # the peers' Pong curves
         "machine": {**info, "load_end_training": load_end_train, "load_end": machine.load_average()},
         "date": time.strftime("%Y-%m-%d"),
         "command": "python " + " ".join(sys.argv),
