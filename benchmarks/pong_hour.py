@@ -84,9 +84,11 @@ def plot(result: dict, path: Path) -> None:
     spread = [[result["mean_return"] - min(result["returns"])], [max(result["returns"]) - result["mean_return"]]]
     ax.errorbar([result["train_wall_minutes"]], [result["mean_return"]], yerr=spread, fmt="s", color="black", capsize=4,
                 label=f"final: {len(result['returns'])} fresh episodes (min-max)")
-    sps = result.get("sb3_steps_per_second")
+    # the peers' published step counts, drawn at SB3's speed here: Pong results only (main())
+    peers = result.get("peer_steps_to_18") or {}
+    sps = result.get("sb3_steps_per_second") if peers else None
     if sps:
-        for (name, steps), style in zip(PEER_STEPS.items(), ("--", ":")):
+        for (name, steps), style in zip(peers.items(), ("--", ":")):
             minutes = steps / sps / 60
             ax.axvline(minutes, color="gray", linestyle=style,
                        label=f"{name}: {steps / 1e6:.0f}M steps at SB3's {sps:.0f} steps/s here = {minutes / 60:.1f} h")
