@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import subprocess
 import sys
+from pathlib import Path
 from typing import Callable, TypeVar
 
 EXIT_USAGE = 2
@@ -13,6 +15,16 @@ F = TypeVar("F", bound=Callable[..., int | None])
 
 class UserError(Exception):
     """Bad input from the person running a command (config, env id, checkpoint, path)."""
+
+
+def child_failure(err: subprocess.CalledProcessError) -> str:
+    """One line for a child command that failed: its own last line of stderr where it was captured,
+    else a pointer to the message it printed above."""
+    cmd = err.cmd if isinstance(err.cmd, list) else str(err.cmd).split()
+    name = next((Path(str(c)).name for c in cmd if str(c).endswith(".py")), Path(str(cmd[0])).name)
+    captured = (err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else err.stderr or "").strip()
+    said = captured.splitlines()[-1] if captured else "its message is above"
+    return f"{name} exited with code {err.returncode} ({said})"
 
 
 def cli_main(main: F) -> F:
@@ -30,6 +42,9 @@ def cli_main(main: F) -> F:
             print(f"error: {err.strerror or err}:{where}; check that path (space, permissions, a file in "
                   "the way) and run again", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        except subprocess.CalledProcessError as err:  # a command a benchmark runs (train.py, ...) failed
+            print(f"error: {child_failure(err)}", file=sys.stderr)
+            sys.exit(err.returncode if err.returncode > 0 else 1)
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, one line instead of a traceback
             print("interrupted: stopped at once; a run continues from its last checkpoint with --resume",
                   file=sys.stderr)

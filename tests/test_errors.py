@@ -111,3 +111,28 @@ def test_render_without_display(trained):
 ])
 def test_recurrent_encoder_and_replay_kind_must_match(tmp_path, override, needles):
     assert_one_line(run_in_process("train.py", *CARTPOLE, f"run_dir={tmp_path}/r", override), *needles)
+
+
+@pytest.mark.parametrize("capture", [True, False])
+def test_a_failed_child_command_ends_in_one_line_with_its_exit_code(tmp_path, capsys, capture):
+    """Benchmarks run train.py and evaluate.py as children (subprocess.run(check=True)): a child's
+    user error ends the parent with one line and the child's exit code, not a traceback."""
+    import subprocess
+    import sys
+
+    from howsure.errors import cli_main
+
+    script = tmp_path / "child.py"
+    script.write_text("import sys\nprint('error: unknown env id', file=sys.stderr)\nsys.exit(2)\n")
+
+    @cli_main
+    def parent():
+        subprocess.run([sys.executable, str(script)], check=True, capture_output=capture, text=True)
+
+    with pytest.raises(SystemExit) as exit_info:
+        parent()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    said = "error: unknown env id" if capture else "its message is above"
+    assert err[-1] == f"error: child.py exited with code 2 ({said})"
+    assert not any("Traceback" in line for line in err)
