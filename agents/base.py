@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any, ContextManager
 
 import numpy as np
+import torch
 from howsure.replay.batch import Batch
+from torch import nn
 
 
 def linear_schedule(start: float, end: float, duration_steps: int, step: int) -> float:
@@ -31,6 +33,17 @@ def epsilon_greedy(rng: np.random.Generator, n_actions: int, eps: float, greedy,
     if explore.any():
         actions[explore] = rng.integers(0, n_actions, size=int(explore.sum()))
     return actions
+
+
+def gradient_step(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], loss: torch.Tensor,
+                  max_grad_norm: float) -> None:
+    """Backward pass and one optimizer step on `loss`, the gradients' global norm clipped to
+    max_grad_norm first where it is positive (the deep agents' shared step)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if max_grad_norm > 0:
+        nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
+    optimizer.step()
 
 
 class AnnealedEpsilon:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon, epsilon_greedy
+from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon, epsilon_greedy, gradient_step
 from howsure.agents.heads import QHead, QNetwork
 from howsure.agents.recurrent import RecurrentMemory, is_recurrent, unroll
 from howsure.encoders import make_encoder
@@ -225,11 +225,7 @@ class DQNAgent(AnnealedEpsilon, Agent):
 
     def apply_gradients(self, loss: torch.Tensor) -> None:
         """One optimiser step on `loss` (gradient clipping as configured), then the target schedule."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(self._params, self.cfg.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        gradient_step(self.optimizer, self._params, loss, self.cfg.max_grad_norm)
         self.updates += 1
         if self.updates % self.cfg.target_update_every_updates == 0:
             self.sync_target()

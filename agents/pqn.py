@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon, epsilon_greedy, linear_schedule
+from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon, epsilon_greedy, gradient_step, linear_schedule
 from howsure.agents.heads import QHead, QNetwork
 from howsure.encoders import make_encoder
 from howsure.replay.batch import Batch
@@ -163,11 +163,7 @@ class PQNAgent(AnnealedEpsilon, Agent):
             idx = self._queue.pop(0)
             q = self.q(self._train["obs"][idx]).gather(1, self._train["actions"][idx].unsqueeze(1)).squeeze(1)
             loss = 0.5 * (q - self._train["returns"][idx]).pow(2).mean()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.cfg.max_grad_norm > 0:
-                nn.utils.clip_grad_norm_(self._params, self.cfg.max_grad_norm, foreach=True)
-            self.optimizer.step()
+            gradient_step(self.optimizer, self._params, loss, self.cfg.max_grad_norm)
             self.updates += 1
             losses.append(loss.item())
             qs.append(q.mean().item())
