@@ -44,8 +44,6 @@ VIDEO_TAG = "eval/video"
 HISTOGRAM_TAG = "uncertainty/eval_q_std"  # std of Q over the posterior, every action of every state
 BAND_TAG = "uncertainty/q_band"  # Q per action with its band, along the first evaluation episode
 SPREAD_MAX_STATES = 500  # states of that episode used for both
-VIDEO_MAX_WIDTH = 160  # pixels: screens wider than this are subsampled by a whole stride
-VIDEO_MAX_FRAMES = 450  # frames kept of the episode (30 s of Atari at 15 fps), to keep event files small
 
 
 def config_in_use(cfg: config.Config, agent: Any = None, spec: Any = None) -> dict:
@@ -186,45 +184,28 @@ def video_due(cfg: config.Config, evaluations: int) -> bool:
     return every > 0 and evaluations > 0 and (evaluations - 1) % every == 0 and renders_frames(cfg.env)
 
 
-_RENDERS: dict[str, bool] = {}
-
-
 def renders_frames(env_cfg) -> bool:
-    """Whether the env offers render_mode="rgb_array" (asked once per env config and process)."""
-    from howsure import envs
+    """Whether the env offers render_mode="rgb_array"."""
+    from howsure.evaluation import render_modes
 
-    key = repr(env_cfg)
-    if key not in _RENDERS:
-        env = envs.make_env(env_cfg)
-        try:
-            _RENDERS[key] = "rgb_array" in (env.metadata.get("render_modes") or ())
-        finally:
-            env.close()
-    return _RENDERS[key]
+    return "rgb_array" in render_modes(env_cfg)
 
 
 def eval_video(agent, cfg: config.Config, seed: int, step: int) -> tuple[np.ndarray, float]:
     """The first evaluation episode replayed on one rendering env with the same seed (the
     evaluation envs themselves do not render): (frames T x H x W x 3, fps of the game's real speed).
-    Frames are annotated as evaluate.py --video does, subsampled to VIDEO_MAX_WIDTH and capped at
-    VIDEO_MAX_FRAMES. Every random generator is restored afterwards, so a run trains the same with
-    videos on or off."""
+    Frames are annotated as evaluate.py --video does, at most gif.MAX_WIDTH wide and
+    gif.MAX_FRAMES long, to keep event files small (the frames of `evaluate.py --gif`). Every random
+    generator is restored afterwards, so a run trains the same with videos on or off."""
     from howsure import seeding
-    from howsure.evaluation import evaluate_agent, frame_annotator, make_eval_envs, video_fps
+    from howsure.evaluation import GifFrames, evaluate_agent, frame_annotator, make_eval_envs, video_fps
 
     # rgb_array needs no window; SDL's default driver probes for a display and prints
     # "error: XDG_RUNTIME_DIR is invalid" on machines without one
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     rng_before, agent_rng_before = seeding.rng_state(), agent.rng.bit_generator.state
 
-    frames: list[np.ndarray] = []
-    annotate = frame_annotator(agent)
-
-    def keep(episode: int, frame: np.ndarray) -> None:
-        if len(frames) < VIDEO_MAX_FRAMES:
-            stride = -(-frame.shape[1] // VIDEO_MAX_WIDTH)  # ceiling division
-            frames.append(np.ascontiguousarray(annotate(frame)[::stride, ::stride]))
-
+    keep = GifFrames(frame_annotator(agent))
     video_env = make_eval_envs(cfg, num_envs=1, render_mode="rgb_array")
     try:
         with agent.evaluating():
@@ -234,7 +215,7 @@ def eval_video(agent, cfg: config.Config, seed: int, step: int) -> tuple[np.ndar
         video_env.close()
         seeding.set_rng_state(rng_before)
         agent.rng.bit_generator.state = agent_rng_before
-    return np.stack(frames), video_fps(cfg)
+    return keep.stack(), video_fps(cfg)
 
 
 def q_band_image(mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from howsure import checkpoint, config, envs, export, wiring
+from howsure import checkpoint, config, envs, export, gif, wiring
 from howsure.agents import make_agent
 from howsure.annotation import FrameAnnotator, UncertaintyBar
 from howsure.envs.atari import is_atari
@@ -24,6 +24,29 @@ def make_eval_envs(cfg: config.Config, num_envs: int | None = None, render_mode:
     k = num_envs or max(1, min(cfg.eval.num_envs, cfg.eval.episodes))
     # training waits while it evaluates, so C++ vector envs may step on every core
     return envs.make_vector_env(cfg.env, k, same_step=False, render_mode=render_mode, threads=os.cpu_count())
+
+
+_RENDER_MODES: dict[str, tuple[str, ...]] = {}
+
+
+def render_modes(env_cfg) -> tuple[str, ...]:
+    """The render modes the env offers, e.g. ("human", "rgb_array") (asked once per env config and process)."""
+    key = repr(env_cfg)
+    if key not in _RENDER_MODES:
+        env = envs.make_env(env_cfg)
+        try:
+            _RENDER_MODES[key] = tuple(env.metadata.get("render_modes") or ())
+        finally:
+            env.close()
+    return _RENDER_MODES[key]
+
+
+def check_renders(env_cfg, mode: str, flag: str) -> None:
+    """One line instead of gymnasium's assertion when a flag needs a render mode the env lacks."""
+    modes = render_modes(env_cfg)
+    if mode not in modes:
+        raise UserError(f"{flag}: {env_cfg.id!r} cannot draw {mode!r} frames (its render modes: "
+                        f"{', '.join(modes) or 'none'}); evaluate it without {flag}")
 
 
 def evaluate_agent(agent, eval_envs, episodes: int, epsilon: float, *, seed: int, step: int,
@@ -147,6 +170,22 @@ class VideoWriter:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+class GifFrames:
+    """The first episode's frames for an animated GIF: annotated, at most gif.MAX_WIDTH wide and
+    its first max_frames (default gif.MAX_FRAMES, 30 s of Atari; 0: all), so a page or an event
+    file stays small."""
+
+    def __init__(self, annotate: Callable[[np.ndarray], np.ndarray] | None = None, max_frames: int = gif.MAX_FRAMES):
+        self.annotate, self.max_frames, self.frames = annotate, max_frames or float("inf"), []
+
+    def __call__(self, episode: int, frame: np.ndarray) -> None:
+        if episode == 0 and len(self.frames) < self.max_frames:
+            self.frames.append(gif.shrink(self.annotate(frame) if self.annotate else frame))
+
+    def stack(self) -> np.ndarray:
+        return np.stack(self.frames)
 
 
 ATARI_HZ = 60.0  # the console's frame rate: one agent step shows frame_skip emulator frames

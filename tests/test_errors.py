@@ -105,6 +105,17 @@ def test_render_without_display(trained):
     assert_one_line(res, "display", "--video")
 
 
+def test_recording_an_env_that_cannot_draw(tmp_path):
+    """NChain draws text only: --video and --gif are refused before anything is played or written."""
+    run = tmp_path / "nchain"
+    res = run_in_process("train.py", "--config", "configs/tabular_nchain.yaml", "total_steps=200",
+                         "eval.every_steps=0", "--quiet", f"run_dir={run}")
+    assert res.returncode == 0, res.stderr
+    for flag in (["--video", str(tmp_path / "v")], ["--gif", str(tmp_path / "a.gif")]):
+        assert_one_line(run_in_process("evaluate.py", str(run), *flag), flag[0], "'NChain-v0' cannot draw", "ansi")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nchain"]
+
+
 @pytest.mark.parametrize("override, needles", [
     ("encoder.name=lstm", ["encoder 'lstm' with replay.kind='uniform'", "replay.kind=sequence"]),
     ("replay.kind=sequence", ["encoder 'mlp' with replay.kind='sequence'"]),

@@ -300,13 +300,21 @@ def test_hour_preset_trains_exports_and_plays(tmp_path):
     assert np.array_equal(from_run.act(obs, 0, epsilon=0.5), from_export.act(obs, 0, epsilon=0.5))
     # evaluate.py plays the export like a run directory, and its video runs at the game's speed
     res = run_cli("evaluate.py", str(out), "--episodes", "1", "--seed", "5", "--video", str(tmp_path / "v"),
-                  "--json", str(tmp_path / "e.json"), "env.max_episode_frames=400")
+                  "--json", str(tmp_path / "e.json"), "--gif", str(tmp_path / "pong.gif"), "env.max_episode_frames=400")
     assert res.returncode == 0, res.stderr
-    assert json.loads((tmp_path / "e.json").read_text())["episodes"] == 1
+    played = json.loads((tmp_path / "e.json").read_text())
+    assert played["episodes"] == 1
     import imageio.v2 as imageio
+    import imageio.v3 as iio
 
     (video,) = sorted((tmp_path / "v").glob("*.mp4"))
     assert imageio.get_reader(video).get_meta_data()["fps"] == pytest.approx(15.0)
+    # the GIF: the full-size colour screen (160 wide), the start and every step the agent took,
+    # 70 ms each: the GIF delay nearest to the game's 15 steps per second
+    gif = iio.imread(tmp_path / "pong.gif", index=None)
+    assert gif.shape[1:] == (210, 160, 3) and 80 <= played["lengths"][0] <= 100  # 400 frames, no-ops first
+    shown_ms = sum(iio.immeta(tmp_path / "pong.gif", index=i)["duration"] for i in range(len(gif)))
+    assert shown_ms == 70 * (played["lengths"][0] + 1)
 
 
 def test_time_limit_stops_training_with_a_final_checkpoint(tmp_path):

@@ -275,7 +275,12 @@ def test_bad_evaluate_flags(tmp_path, capsys):
     for argv, needle in [(["--seed", "-1"], "--seed"), (["--episodes", "0"], "--episodes"),
                          (["--epsilon", "1.5"], "--epsilon"), (["--json", str(tmp_path)], "is a directory"),
                          (["--json", str(a_file / "out.json")], "is a file"),
-                         (["--video", str(a_file)], "is a file")]:
+                         (["--video", str(a_file)], "is a file"),
+                         (["--gif", str(tmp_path / "agent.png")], "ending in .gif"),
+                         (["--gif", str(a_file / "agent.gif")], "is a file"),
+                         (["--gif", str(tmp_path)], "ending in .gif"),
+                         (["--gif", str(tmp_path / "agent.gif"), "--gif-frames", "-1"], "--gif-frames"),
+                         (["--render", "--gif", str(tmp_path / "agent.gif")], "use one of them")]:
         assert needle in refused(capsys, evaluate.main, [str(tmp_path / "nothing"), *argv]), argv
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 

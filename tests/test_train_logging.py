@@ -92,15 +92,43 @@ def test_nchain_discounted_return_by_hand(tmp_path):
 
 
 def test_cartpole_video_of_the_trained_agent(cartpole_run, tmp_path):
-    """The command the default training prints to watch the agent writes a playable MP4."""
+    """The command the default training prints to watch the agent writes a playable MP4, and
+    --gif the same first episode as a small looping GIF at the game's speed."""
+    import json
+
     import imageio.v2 as imageio
+    import imageio.v3 as iio
 
     from tests.conftest import run_cli
 
     run_dir, _ = cartpole_run
-    res = run_cli("evaluate.py", str(run_dir), "--episodes", "2", "--video", str(tmp_path / "v"))
+    res = run_cli("evaluate.py", str(run_dir), "--episodes", "2", "--video", str(tmp_path / "v"),
+                  "--gif", str(tmp_path / "g" / "cartpole.gif"), "--json", str(tmp_path / "e.json"))
     assert res.returncode == 0, res.stderr
     videos = sorted((tmp_path / "v").glob("*.mp4"))
     assert len(videos) == 2
     frames = [f for f in imageio.get_reader(videos[0])]  # list() trips over the reader's len of inf
     assert frames[0].shape == (400, 600, 3) and len(frames) >= 9
+    length = json.loads((tmp_path / "e.json").read_text())["lengths"][0]
+    path = tmp_path / "g" / "cartpole.gif"
+    gif = iio.imread(path, index=None)
+    assert gif.shape[1:] == (100, 150, 3)  # every 4th pixel of the 600x400 screen
+    assert np.abs(gif[0].astype(int) - frames[0][::4, ::4].astype(int)).mean() < 8  # the same screen
+    # the frame after reset and one per step of episode 0, each shown 20 ms (CartPole's 50 fps);
+    # the GIF writer merges a frame identical to the one before into it, summing their delays
+    shown_ms = sum(iio.immeta(path, index=i)["duration"] for i in range(len(gif)))
+    assert len(gif) <= len(frames) == length + 1 and shown_ms == 20 * (length + 1)
+    assert iio.immeta(path)["loop"] == 0  # loops forever
+
+
+def test_gif_keeps_the_first_episode_up_to_its_cap():
+    from howsure.evaluation import GifFrames
+
+    frame = np.arange(400 * 600 * 3, dtype=np.uint32).astype(np.uint8).reshape(400, 600, 3)
+    capped, whole = GifFrames(max_frames=5), GifFrames(max_frames=0)
+    for keep in (capped, whole):
+        for episode, steps in ((0, 12), (1, 3)):
+            for _ in range(steps):
+                keep(episode, frame)
+    assert capped.stack().shape == (5, 100, 150, 3) and len(whole.frames) == 12  # episode 1 is never kept
+    assert np.array_equal(capped.frames[0], frame[::4, ::4])

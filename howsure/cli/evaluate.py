@@ -1,4 +1,4 @@
-"""Evaluate a trained agent: howsure-evaluate RUN_DIR_OR_CHECKPOINT [--episodes N] [--video DIR]
+"""Evaluate a trained agent: howsure-evaluate RUN_DIR_OR_CHECKPOINT [--episodes N] [--video DIR] [--gif F]
 
 (python evaluate.py ... in a source checkout.)
 
@@ -18,10 +18,19 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from howsure import seeding
+from howsure import gif, seeding
 from howsure.envs.atari import is_atari, protocol
 from howsure.errors import UserError, cli_main
-from howsure.evaluation import VideoWriter, evaluate_agent, frame_annotator, load_run, make_eval_envs, video_fps
+from howsure.evaluation import (
+    GifFrames,
+    VideoWriter,
+    check_renders,
+    evaluate_agent,
+    frame_annotator,
+    load_run,
+    make_eval_envs,
+    video_fps,
+)
 
 
 def parse_args(argv):
@@ -33,6 +42,11 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
     p.add_argument("--json", metavar="OUT.json", help="write the results as JSON")
     p.add_argument("--video", metavar="DIR", help="write one MP4 per episode of the colour screen")
+    p.add_argument("--gif", metavar="OUT.gif", help="write the first episode as a looping animated GIF, at most "
+                   "160 pixels wide, for a web page or a README")
+    p.add_argument("--gif-frames", type=int, default=gif.MAX_FRAMES, metavar="N",
+                   help=f"frames of the first episode the GIF keeps (default {gif.MAX_FRAMES}: 30 s of Atari; "
+                   "0: the whole episode)")
     p.add_argument("--render", action="store_true", help="show the game in a live window")
     p.add_argument("--uncertainty", action="store_true",
                    help="print and save each episode's mean epistemic std (agents that report it, e.g. bayes_dqn)")
@@ -55,6 +69,19 @@ def check_args(args: argparse.Namespace) -> None:
         parent = next((p for p in out.parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
             raise UserError(f"--json {args.json!r}: {str(parent)!r} is a file, not a folder")
+    if args.render and (args.video or args.gif):
+        raise UserError("--render shows the game in a window and --video/--gif record it; use one of them per run")
+    if args.gif_frames < 0:
+        raise UserError(f"--gif-frames must be 0 (the whole episode) or a number of frames, got {args.gif_frames}")
+    if args.gif:
+        out = Path(args.gif)
+        if out.suffix.lower() != ".gif":
+            raise UserError(f"--gif {args.gif!r}: name a file ending in .gif, e.g. {str(out.with_suffix('.gif'))!r}")
+        if out.is_dir():
+            raise UserError(f"--gif {args.gif!r} is a directory; name a file, e.g. {str(out / 'agent.gif')!r}")
+        parent = next((p for p in out.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise UserError(f"--gif {args.gif!r}: {str(parent)!r} is a file, not a folder")
     if args.video:
         video = Path(args.video)
         if video.exists() and not video.is_dir():
@@ -74,18 +101,33 @@ def main(argv: list[str] | None = None) -> int:
     cfg, agent, meta = load_run(args.path, args.overrides, seed=args.seed)
     if args.uncertainty and not agent.reports_uncertainty:
         raise UserError(f"--uncertainty: agent {cfg.agent.name!r} reports no epistemic uncertainty (bayes_dqn does)")
+    if args.render:
+        check_renders(cfg.env, "human", "--render")
+    for flag in ("--video", "--gif"):
+        if getattr(args, flag[2:]):
+            check_renders(cfg.env, "rgb_array", flag)
     uncertainty: list[float] | None = [] if args.uncertainty else None
     episodes = args.episodes or cfg.eval.episodes
     epsilon = cfg.eval.epsilon if args.epsilon is None else args.epsilon
     seeding.seed_everything(args.seed)
-    render_mode = "human" if args.render else ("rgb_array" if args.video else None)
-    single = args.render or args.video
+    render_mode = "human" if args.render else ("rgb_array" if args.video or args.gif else None)
+    single = args.render or args.video or args.gif
     eval_envs = make_eval_envs(cfg, num_envs=1 if single else None, render_mode=render_mode)
-    writer = VideoWriter(Path(args.video), video_fps(cfg), frame_annotator(agent)) if args.video else None
+    annotate = frame_annotator(agent) if args.video or args.gif else None
+    writer = VideoWriter(Path(args.video), video_fps(cfg), annotate) if args.video else None
+    gif_frames = GifFrames(annotate, args.gif_frames) if args.gif else None
+    if args.gif:
+        Path(args.gif).parent.mkdir(parents=True, exist_ok=True)
+    sinks = [s for s in (writer, gif_frames) if s is not None]
+
+    def on_frame(episode: int, frame: np.ndarray) -> None:
+        for sink in sinks:
+            sink(episode, frame)
+
     try:
         results = evaluate_agent(agent, eval_envs, episodes, epsilon, seed=args.seed,
-                                 step=int(meta.get("step", 0)), gamma=cfg.agent.gamma, on_frame=writer,
-                                 uncertainty=uncertainty)
+                                 step=int(meta.get("step", 0)), gamma=cfg.agent.gamma,
+                                 on_frame=on_frame if sinks else None, uncertainty=uncertainty)
     except gym.error.DependencyNotInstalled as err:
         raise UserError(f"drawing {cfg.env.id!r} needs an optional package: {str(err).splitlines()[0]}") from None
     finally:
@@ -104,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"protocol: {how}")
     if writer:
         print(f"videos: {', '.join(str(p) for p in writer.paths)}")
+    if gif_frames is not None:
+        Path(args.gif).write_bytes(gif.encode(gif_frames.stack(), video_fps(cfg)))
+        print(f"gif: {args.gif} ({len(gif_frames.frames)} frames of episode 0)")
     if args.json:
         out = {"env_id": cfg.env.id, "agent": cfg.agent.name, "episodes": episodes, "epsilon": epsilon,
                "protocol": how, "checkpoint_step": int(meta.get("step", 0)), "returns": returns,
