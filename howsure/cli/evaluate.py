@@ -63,12 +63,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
         raise UserError(f"--epsilon must be in [0, 1], got {args.epsilon}")
     if args.json:
-        out = Path(args.json)
-        if out.is_dir():
-            raise UserError(f"--json {args.json!r} is a directory; name a file, e.g. {str(out / 'eval.json')!r}")
-        parent = next((p for p in out.parents if p.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise UserError(f"--json {args.json!r}: {str(parent)!r} is a file, not a folder")
+        check_output_file("--json", args.json, "eval.json")
     if args.render and (args.video or args.gif):
         raise UserError("--render shows the game in a window and --video/--gif record it; use one of them per run")
     if args.gif_frames < 0:
@@ -77,18 +72,25 @@ def check_args(args: argparse.Namespace) -> None:
         out = Path(args.gif)
         if out.suffix.lower() != ".gif":
             raise UserError(f"--gif {args.gif!r}: name a file ending in .gif, e.g. {str(out.with_suffix('.gif'))!r}")
-        if out.is_dir():
-            raise UserError(f"--gif {args.gif!r} is a directory; name a file, e.g. {str(out / 'agent.gif')!r}")
-        parent = next((p for p in out.parents if p.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise UserError(f"--gif {args.gif!r}: {str(parent)!r} is a file, not a folder")
+        check_output_file("--gif", args.gif, "agent.gif")
     if args.video:
-        video = Path(args.video)
-        if video.exists() and not video.is_dir():
+        if Path(args.video).exists() and not Path(args.video).is_dir():
             raise UserError(f"--video {args.video!r} is a file; name a folder for the MP4 files")
-        parent = next((p for p in video.parents if p.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise UserError(f"--video {args.video!r}: {str(parent)!r} is a file, not a folder")
+        check_parent_folder("--video", args.video)
+
+
+def check_output_file(flag: str, value: str, example: str) -> None:
+    """A file an option will write: not a directory, and not below a file."""
+    if Path(value).is_dir():
+        raise UserError(f"{flag} {value!r} is a directory; name a file, e.g. {str(Path(value) / example)!r}")
+    check_parent_folder(flag, value)
+
+
+def check_parent_folder(flag: str, value: str) -> None:
+    """The nearest existing folder above a path an option will create must be a folder, not a file."""
+    parent = next((p for p in Path(value).parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"{flag} {value!r}: {str(parent)!r} is a file, not a folder")
 
 
 @cli_main
@@ -114,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     single = args.render or args.video or args.gif
     eval_envs = make_eval_envs(cfg, num_envs=1 if single else None, render_mode=render_mode)
     annotate = frame_annotator(agent) if args.video or args.gif else None
-    writer = VideoWriter(Path(args.video), video_fps(cfg), annotate) if args.video else None
+    fps = video_fps(cfg) if args.video or args.gif else None
+    writer = VideoWriter(Path(args.video), fps, annotate) if args.video else None
     gif_frames = GifFrames(annotate, args.gif_frames) if args.gif else None
     if args.gif:
         Path(args.gif).parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if writer:
         print(f"videos: {', '.join(str(p) for p in writer.paths)}")
     if gif_frames is not None:
-        Path(args.gif).write_bytes(gif.encode(gif_frames.stack(), video_fps(cfg)))
+        Path(args.gif).write_bytes(gif.encode(gif_frames.stack(), fps))
         print(f"gif: {args.gif} ({len(gif_frames.frames)} frames of episode 0)")
     if args.json:
         out = {"env_id": cfg.env.id, "agent": cfg.agent.name, "episodes": episodes, "epsilon": epsilon,
