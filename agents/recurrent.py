@@ -44,10 +44,12 @@ class RecurrentMemory:
 
     def reset(self, env_indices: np.ndarray) -> None:
         """Episode starts: zero those envs' rows in the memory now in use."""
-        state = self._states[self.mode]
-        if state is not None:
+        state, rows = self._states[self.mode], np.asarray(env_indices, dtype=np.int64)
+        if state is not None and rows.size and rows.max() >= state.shape[0]:
+            self._states[self.mode] = None  # more envs than rows: every row starts afresh at get()
+        elif state is not None:
             state = state.clone()
-            state[torch.as_tensor(np.asarray(env_indices), dtype=torch.long)] = 0.0
+            state[torch.as_tensor(rows, dtype=torch.long)] = 0.0
             self._states[self.mode] = state
 
     @contextmanager

@@ -1,21 +1,18 @@
 """Train an agent: howsure-train --config dqn_cartpole [key=value ...]
 
-(python train.py ... in a source checkout.) The command line around howsure/training.py, where
-the loop is. --config takes a preset's name (the YAML files in configs/, shipped in the wheel) or
-the path of a YAML file.
+(python train.py ... in a source checkout.) The command line around howsure/api.py's train(),
+which starts the loop of howsure/training.py. --config takes a preset's name (the YAML files in
+configs/, shipped in the wheel) or the path of a YAML file.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from howsure import envs, rundir, tracking, wiring
+from howsure import api, tracking
 from howsure.cli import command
 from howsure.errors import UserError, cli_main
-from howsure.runtime import resolve_auto
-from howsure.training import load_resume, prepare_run_dir, train
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,34 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         run_sweep(args.config, parse_seeds(args.seeds) if args.seeds else None, overrides,
                   overwrite=args.overwrite, backend=args.sweep_backend, grid=grid)
         return 0
-    if args.resume:
-        cfg, resume = load_resume(Path(args.resume), overrides)
-        run_dir = Path(cfg.run_dir)
-        if cfg.log.track:
-            try:
-                tracking.require_wandb()
-            except UserError:
-                rundir.release(run_dir)  # load_resume locked it
-                raise
-    else:
-        cfg = wiring.load(args.config, overrides)
-        if cfg.log.track:
-            tracking.require_wandb()  # before the run directory exists
-        envs.register_third_party(cfg.env.register)
-        envs.check_id(cfg.env.id)
-        cfg, run_dir = prepare_run_dir(cfg, args.overwrite)
-        resume = None
-    replace = bool(args.overwrite and not args.resume and rundir.entries(run_dir))
-    cfg, switches = resolve_auto(cfg)
-    if switches:
-        print(f"auto switches on this CPU: {', '.join(f'{k}={v}' for k, v in switches.items())}")
-    runner = train
-    if cfg.distributed.actors > 0:  # Ray is imported only on this path
-        from howsure.distributed import train_distributed as runner
-    try:
-        summary = runner(cfg, run_dir, resume, replace=replace)  # writes config.yaml once its checks pass
-    finally:
-        rundir.release(run_dir)
+    run_dir, summary = api.train(None if args.resume else args.config, overrides, resume=args.resume,
+                                 overwrite=args.overwrite)
     if summary["interrupted"]:
         print(f"\ninterrupted at step {summary['step']:,}; checkpoint saved. Continue with:\n"
               f"  {command('train')} --resume {run_dir}")
