@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
 
-from howsure import machine  # noqa: E402
+from benchmarks.report import non_negative_int, positive_int  # noqa: E402
+from howsure import machine, wiring  # noqa: E402
+from howsure.errors import cli_main  # noqa: E402
 
 TARGET = 475.0
 
@@ -35,17 +39,14 @@ def run_howsure(seed: int, max_steps: int, eval_every: int, episodes: int, confi
     import torch
 
     torch.set_num_threads(1)
-    from howsure import config as cfgmod
-    from howsure.training import prepare_run_dir, train
+    from howsure.api import train
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = cfgmod.load(config, [f"seed={seed}", f"total_steps={max_steps}", f"eval.every_steps={eval_every}",
-                                   f"eval.episodes={episodes}", f"eval.num_envs={episodes}",
-                                   f"eval.stop_return={TARGET}", "log.quiet=true", f"run_dir={tmp}/run",
-                                   "checkpoint_every_steps=0", "checkpoint_replay=false"])
-        cfg, run_dir = prepare_run_dir(cfg, overwrite=True)
         t0 = time.perf_counter()
-        summary = train(cfg, run_dir)
+        _, summary = train(config, [f"seed={seed}", f"total_steps={max_steps}", f"eval.every_steps={eval_every}",
+                                    f"eval.episodes={episodes}", f"eval.num_envs={episodes}",
+                                    f"eval.stop_return={TARGET}", "log.quiet=true", f"run_dir={tmp}/run",
+                                    "checkpoint_every_steps=0", "checkpoint_replay=false"])
         wall = time.perf_counter() - t0
     return {"framework": "howsure", "seed": seed, "steps_to_475": summary["stopped_at_return_step"],
             "best_eval": summary["best_eval_return"], "wall_seconds": round(wall, 1)}
@@ -100,17 +101,19 @@ def summarize(rows: list[dict], max_steps: int) -> dict:
             "wall_seconds": [r["wall_seconds"] for r in rows]}
 
 
+@cli_main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--max-steps", type=int, default=150_000)
-    p.add_argument("--eval-every", type=int, default=2_000)
-    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--max-steps", type=positive_int, default=150_000)
+    p.add_argument("--eval-every", type=positive_int, default=2_000)
+    p.add_argument("--eval-episodes", type=positive_int, default=20)
     p.add_argument("--config", default=str(ROOT / "configs" / "dqn_cartpole.yaml"))
     p.add_argument("--frameworks", nargs="+", default=["howsure", "sb3"], choices=["howsure", "sb3"])
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=positive_int, default=2)
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
+    wiring.load(args.config, ["log.quiet=true"])  # a bad --config fails here, before any run starts
     started = machine.describe()
 
     jobs = []

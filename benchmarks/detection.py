@@ -15,16 +15,21 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
+
+from benchmarks.report import positive_int  # noqa: E402
+from howsure.errors import cli_main  # noqa: E402
 
 
+@cli_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--games", nargs="+", default=["ALE/Pong-v5", "ALE/Breakout-v5"])
-    p.add_argument("--frames", type=int, default=1500, help="labelled frames per game (20%% held out)")
-    p.add_argument("--every", type=int, default=3, help="agent steps between collected frames")
+    p.add_argument("--frames", type=positive_int, default=1500, help="labelled frames per game (20%% held out)")
+    p.add_argument("--every", type=positive_int, default=3, help="agent steps between collected frames")
     p.add_argument("--minutes", type=float, default=10.0, help="training budget per game, wall clock")
-    p.add_argument("--max-updates", type=int, default=6000)
-    p.add_argument("--threads", type=int, default=2, help="torch threads (the goal is stated for 2 cores)")
+    p.add_argument("--max-updates", type=positive_int, default=6000)
+    p.add_argument("--threads", type=positive_int, default=2, help="torch threads (the goal is stated for 2 cores)")
     p.add_argument("--data", help="reuse DIR/<Game>/labels.npz instead of collecting")
     p.add_argument("--save", help="write DIR/<game>.pt detectors and DIR/<game>_detections.png previews")
     p.add_argument("--json", help="also write the JSON here")

@@ -20,8 +20,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
 
+from benchmarks.report import non_negative_int, positive_int  # noqa: E402
 from howsure import machine, wiring  # noqa: E402
+from howsure.errors import cli_main  # noqa: E402
 
 PRESET = ROOT / "configs" / "drqn_cartpole_novel.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "drqn_cartpole_novel.json"
@@ -64,11 +67,12 @@ def summarize(results: list[dict]) -> dict:
     return out
 
 
+@cli_main
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
     p.add_argument("--encoders", nargs="+", default=["lstm", "mlp"], choices=["lstm", "mlp"])
-    p.add_argument("--steps", type=int, default=200_000, help="agent steps per run at most")
+    p.add_argument("--steps", type=positive_int, default=200_000, help="agent steps per run at most")
     p.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")
     p.add_argument("overrides", nargs="*", help="extra key=value config overrides for every run")
     args = p.parse_args()

@@ -26,8 +26,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
 
+from benchmarks.report import non_negative_int, positive_int  # noqa: E402
 from howsure import machine, wiring  # noqa: E402
+from howsure.errors import cli_main  # noqa: E402
 
 PRESET = ROOT / "configs" / "drqn_memory_len.yaml"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -121,14 +124,15 @@ def plot(runs: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+@cli_main
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--lengths", type=int, nargs="+", default=None,
+    p.add_argument("--lengths", type=positive_int, nargs="+", default=None,
                    help="memory lengths (default: bsuite's sweep, 23 lengths from 1 to 100)")
-    p.add_argument("--episodes", type=int, default=1000, help="training episodes per length")
+    p.add_argument("--episodes", type=positive_int, default=1000, help="training episodes per length")
     p.add_argument("--agents", nargs="+", default=["lstm", "mlp"], choices=["lstm", "mlp"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--episodes-per-update", type=int, default=1, help="new episodes per gradient update")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--episodes-per-update", type=positive_int, default=1, help="new episodes per gradient update")
     p.add_argument("--epsilon-decay-fraction", type=float, default=0.3,
                    help="epsilon anneals over this fraction of the training steps")
     p.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")

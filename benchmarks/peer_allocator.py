@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
 
 from benchmarks.report import finish, positive_int  # noqa: E402
 from howsure import machine  # noqa: E402
+from howsure.errors import cli_main  # noqa: E402
 from howsure.runtime import MMAP_THRESHOLD, TRIM_THRESHOLD  # noqa: E402
 
 ENV = {"MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD), "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
@@ -34,6 +35,7 @@ def sb3_sps(steps: int, allocator_env: bool) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+@cli_main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=positive_int, default=3_000, help="timed agent steps after learning starts")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from howsure import machine  # noqa: E402
+from howsure import config, machine  # noqa: E402
 from howsure.errors import UserError, cli_main  # noqa: E402
 from howsure.logger import read_scalars  # noqa: E402
 
@@ -71,10 +71,14 @@ def main() -> int:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--goal", type=float, default=18.0)
     args = p.parse_args()
-    for needed in ("summary.json", "checkpoints/best.pt"):
+    for needed in ("summary.json", "config.yaml", "checkpoints/best.pt"):
         if not (args.run_dir / needed).is_file():
             raise UserError(f"{str(args.run_dir / needed)!r} not found: pass the run directory of a finished or "
                             "interrupted configs/dqn_pong_fast.yaml run with at least one evaluation")
+    env_id = config.read_yaml(args.run_dir / "config.yaml").get("env", {}).get("id")
+    if env_id != "ALE/Pong-v5":
+        raise UserError(f"{str(args.run_dir)!r} is a run on {env_id!r}: pong_fast.py reports runs of "
+                        "configs/dqn_pong_fast.yaml on ALE/Pong-v5")
     started = machine.describe()
     summary = json.loads((args.run_dir / "summary.json").read_text())
     eval_json = args.out.with_name(args.out.name + "_eval.json")

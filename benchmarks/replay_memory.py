@@ -28,6 +28,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
+
+from benchmarks.report import positive_int  # noqa: E402
+from howsure.errors import cli_main  # noqa: E402
 
 OBS_SHAPE = (4, 84, 84)
 N_ACTIONS = 6  # Pong's minimal action set
@@ -122,11 +126,12 @@ def sb3_bytes_per_transition(optimize_memory_usage: bool, capacity: int = 10_000
             "sb3_estimate": (sum(a.nbytes for a in arrays) - buffer.timeouts.nbytes) / capacity}
 
 
+@cli_main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--capacity", type=int, default=1_000_000, help="transitions")
-    p.add_argument("--source-steps", type=int, default=20_000, help="real Pong agent steps recorded")
-    p.add_argument("--speed-capacity", type=int, default=200_000, help="transitions, for the sampling timing")
+    p.add_argument("--capacity", type=positive_int, default=1_000_000, help="transitions")
+    p.add_argument("--source-steps", type=positive_int, default=20_000, help="real Pong agent steps recorded")
+    p.add_argument("--speed-capacity", type=positive_int, default=200_000, help="transitions, for the sampling timing")
     p.add_argument("--child", choices=["uncompressed", "compressed"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:

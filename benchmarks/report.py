@@ -19,6 +19,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def finish(result: dict, path: str | Path | None) -> int:
     """Print `result` as JSON (its `machine` record closed with the load and date at the end) and
     also write it to `path`, creating the folder, when one is given."""

@@ -26,8 +26,11 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.report, run as a script
 
+from benchmarks.report import positive_int  # noqa: E402
 from howsure import config, machine, wiring  # noqa: E402
+from howsure.errors import cli_main  # noqa: E402
 from howsure.logger import read_scalars  # noqa: E402
 
 
@@ -75,10 +78,11 @@ def learner_costs(cfg: config.Config, updates: int = 30) -> dict:
     return {"seconds_per_update": (time.perf_counter() - t0) / updates, "seconds_per_stored_step": add_s}
 
 
+@cli_main
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--actors", default="0,1,2,4")
-    p.add_argument("--steps", type=int, default=2000, help="agent steps per setting")
+    p.add_argument("--steps", type=positive_int, default=2000, help="agent steps per setting")
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args()
     cores = os.cpu_count() or 1

@@ -29,6 +29,7 @@ import torch  # noqa: E402
 
 from benchmarks.report import finish, positive_int  # noqa: E402
 from howsure import machine  # noqa: E402
+from howsure.errors import cli_main  # noqa: E402
 
 CASES = [  # name, agent, encoder, screen, batch, extra overrides
     ("dqn_nature_cnn_84", "dqn", "nature_cnn", 84, 32, []),
@@ -107,6 +108,7 @@ def env_sps(backend: str, steps: int) -> float:
     return sps
 
 
+@cli_main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reps", type=positive_int, default=40, help="timed updates per case")

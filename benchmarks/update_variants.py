@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks.throughput, run as a script
 
 from benchmarks.report import finish  # noqa: E402
+from howsure.errors import cli_main  # noqa: E402
 
 VARIANTS = ("plain", "channels_last", "compiled_opt", "both", "compiled_nets", "keep_grads", "space_to_depth",
             "target_thread", "half_batches")
@@ -229,6 +230,7 @@ def time_parts(updates: int) -> dict[str, float]:
     return {k: round(v / updates, 2) for k, v in totals.items()}
 
 
+@cli_main
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--updates", type=int, default=60)

@@ -427,7 +427,45 @@ def load_resume(run_dir: Path, overrides: list[str]) -> tuple[config.Config, dic
         cfg = wiring.from_dict(raw)
         checkpoint.check_matches(state["meta"], agent=cfg.agent.name, env_id=cfg.env.id,
                                  source=str(run_dir / "checkpoints" / "latest.pt"))
+        check_resume_changes(saved, cfg, run_dir)
+        check_not_finished(cfg, state, run_dir)
     except BaseException:
         rundir.release(run_dir)  # a refused resume holds nothing (matters when main() runs in-process)
         raise
     return dataclasses.replace(cfg, run_dir=str(run_dir)), state
+
+
+def check_resume_changes(saved: config.Config, cfg: config.Config, run_dir: Path) -> None:
+    """Overrides on --resume may not change what the checkpoint's state belongs to: the encoder's
+    settings (an activation fits the same weights and computes something else) or the optimizer
+    (its saved state is another optimizer's, which fails at the first update)."""
+    changed = list(_differences(config.to_dict(saved.encoder), config.to_dict(cfg.encoder), "encoder."))
+    if getattr(saved.agent, "optimizer", None) != getattr(cfg.agent, "optimizer", None):
+        changed.append("agent.optimizer")
+    if changed:
+        raise UserError(f"--resume {str(run_dir)!r}: {', '.join(changed)} cannot change on a resume (the "
+                        "checkpoint's weights and optimizer state belong to the saved setting); drop those "
+                        "overrides, or start a new run")
+
+
+def _differences(old: dict, new: dict, prefix: str):
+    """The dotted keys whose values differ between two nested dicts."""
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}"
+
+
+def check_not_finished(cfg: config.Config, state: dict, run_dir: Path) -> None:
+    """A run that already reached total_steps, or used up time_limit_minutes, has nothing to
+    resume: going on would rewrite its final checkpoint and summary without training."""
+    step, wall = int(state["step"]), float(state["loop"].get("wall_seconds", 0.0))
+    if step >= cfg.total_steps:
+        raise UserError(f"--resume {str(run_dir)!r}: the run is finished at step {step:,} (total_steps="
+                        f"{cfg.total_steps:,}); pass total_steps=N with N > {step} to train it further")
+    if cfg.time_limit_minutes is not None and wall >= cfg.time_limit_minutes * 60.0:
+        raise UserError(f"--resume {str(run_dir)!r}: the run has used its time_limit_minutes="
+                        f"{cfg.time_limit_minutes:g} ({wall / 60:.1f} minutes trained); pass a larger "
+                        "time_limit_minutes to train it further")

@@ -64,3 +64,66 @@ def test_ctrl_c_writes_a_checkpoint_that_resumes(tmp_path):
     res = run_cli("train.py", "--resume", str(run_dir), f"total_steps={state['step'] + 500}", "--quiet")
     assert res.returncode == 0, res.stderr
     assert load(run_dir)["step"] == state["step"] + 500
+
+
+SHORT = ["--config", "configs/dqn_cartpole.yaml", "total_steps=300", "agent.learning_starts_steps=100",
+         "eval.every_steps=300", "eval.episodes=2", "eval.num_envs=2", "checkpoint_replay=false", "--quiet"]
+
+
+def snapshot(run_dir):
+    """Every file of a run directory with its bytes, to show a refused resume changed nothing."""
+    return {p.relative_to(run_dir): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def test_a_finished_run_is_not_resumed_again(tmp_path):
+    from tests.conftest import assert_one_line, run_in_process
+
+    run = tmp_path / "run"
+    assert train_in_process(*SHORT, f"run_dir={run}") == 0
+    before = snapshot(run)
+    for extra in ([], ["total_steps=200"]):
+        assert_one_line(run_in_process("train.py", "--resume", str(run), *extra),
+                        "finished at step 300", "total_steps=N with N > 300")
+    assert snapshot(run) == before  # the summary, checkpoints and config.yaml are as training left them
+    assert train_in_process("--resume", str(run), "--quiet", "total_steps=400") == 0
+    assert json.loads((run / "summary.json").read_text())["step"] == 400
+
+
+def test_a_run_that_used_its_time_limit_is_not_resumed_with_the_same_limit(tmp_path):
+    from tests.conftest import assert_one_line, run_in_process
+
+    run = tmp_path / "run"
+    # 0.001 minutes: the cap ends training at its first check
+    assert train_in_process(*SHORT, f"run_dir={run}", "total_steps=100000", "time_limit_minutes=0.001") == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stopped_at_time_limit_step"] is not None and summary["step"] < 100000
+    before = snapshot(run)
+    assert_one_line(run_in_process("train.py", "--resume", str(run)),
+                    "time_limit_minutes=0.001", "pass a larger time_limit_minutes")
+    assert snapshot(run) == before
+
+
+def test_resume_refuses_a_new_encoder_setting_or_optimizer(tmp_path):
+    from tests.conftest import assert_one_line, run_in_process
+
+    run = tmp_path / "run"
+    assert train_in_process(*SHORT, f"run_dir={run}") == 0
+    before = snapshot(run)
+    # tanh fits the same weights and computes something else; rmsprop's state is not adam's
+    for override, key in (("encoder.mlp.activation=tanh", "encoder.mlp.activation"),
+                          ("agent.optimizer=rmsprop", "agent.optimizer")):
+        assert_one_line(run_in_process("train.py", "--resume", str(run), "total_steps=400", override),
+                        key, "cannot change on a resume")
+    assert snapshot(run) == before
+    assert train_in_process("--resume", str(run), "--quiet", "total_steps=400", "agent.lr=0.0005") == 0
+
+
+def test_flags_that_contradict_each_other_are_refused(tmp_path):
+    from tests.conftest import run_in_process
+
+    for argv, needle in ((["--resume", str(tmp_path), "--config", "dqn_cartpole"], "drop --config"),
+                         (["--resume", str(tmp_path), "--overwrite"], "pass only one of them"),
+                         (["--config", "dqn_cartpole", "--seeds", ""], "--seeds is empty")):
+        res = run_in_process("train.py", *argv)
+        assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert list(tmp_path.iterdir()) == []

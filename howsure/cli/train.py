@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_intermixed_args(argv)
     if not args.config and not args.resume:
         p.error("pass --config PRESET (e.g. dqn_cartpole) or --resume RUN_DIR")
+    if args.resume and args.config:
+        p.error("--resume continues a run with its own saved config: drop --config (key=value overrides still apply)")
+    if args.resume and args.overwrite:
+        p.error("--resume continues a run and --overwrite replaces one: pass only one of them")
+    if args.seeds is not None and not args.seeds.strip():
+        p.error("--seeds is empty: pass seeds such as --seeds 0,1,2 or --seeds 0-4")
     return args
 
 
@@ -41,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = args.overrides + (["log.quiet=true"] if args.quiet else []) + (["log.track=true"] if args.track else [])
-    if args.seeds or args.sweep:
+    if args.seeds is not None or args.sweep:
         from howsure.sweep import parse_grid, parse_seeds, run_sweep
 
         if args.resume or not args.config:
@@ -49,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         grid = parse_grid(args.sweep)
         if args.track:
             tracking.require_wandb()
-        run_sweep(args.config, parse_seeds(args.seeds) if args.seeds else None, overrides,
+        run_sweep(args.config, None if args.seeds is None else parse_seeds(args.seeds), overrides,
                   overwrite=args.overwrite, backend=args.sweep_backend, grid=grid)
         return 0
     run_dir, summary = api.train(None if args.resume else args.config, overrides, resume=args.resume,
