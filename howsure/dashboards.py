@@ -16,7 +16,6 @@ layout and evaluation videos. train.py and howsure/distributed.py call these; ag
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -200,9 +199,6 @@ def eval_video(agent, cfg: config.Config, seed: int, step: int) -> tuple[np.ndar
     from howsure import seeding
     from howsure.evaluation import GifFrames, evaluate_agent, frame_annotator, make_eval_envs, video_fps
 
-    # rgb_array needs no window; SDL's default driver probes for a display and prints
-    # "error: XDG_RUNTIME_DIR is invalid" on machines without one
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     rng_before, agent_rng_before = seeding.rng_state(), agent.rng.bit_generator.state
 
     keep = GifFrames(frame_annotator(agent))

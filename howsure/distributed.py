@@ -76,13 +76,13 @@ def connect(address: str) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS", "")
+    if head := head_to_probe(address):
+        _check_reachable(head)  # Ray itself retries an unreachable GCS for minutes
     # Workers import agents/envs/replay from this checkout: same path on every node.
     runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}}
     quiet = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=True,
                  configure_logging=True, runtime_env=runtime_env)
-    if address and address != "auto" and not address.startswith("ray://"):
-        _check_reachable(address)  # Ray itself retries an unreachable GCS for minutes
     try:
         if address:
             ray.init(address=address, **quiet)
@@ -94,6 +94,13 @@ def connect(address: str) -> bool:
                         "--head` uses token authentication: export RAY_AUTH_MODE=token here and copy the "
                         "head's ~/.ray/auth_token, or leave distributed.address empty for a local Ray") from None
     return True
+
+
+def head_to_probe(address: str) -> str | None:
+    """The HOST:PORT of a Ray head to check with a plain socket first, or None (a local Ray,
+    `auto`, or a ray:// client address)."""
+    address = address or os.environ.get("RAY_ADDRESS", "")
+    return address if address and address != "auto" and not address.startswith("ray://") else None
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -370,6 +377,8 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
         raise UserError(f"replay.kind={cfg.replay.kind} with n_step={cfg.replay.n_step} "
                         "needs each env's steps in order, but actors' chunks interleave; use "
                         "replay.kind=uniform replay.n_step=1 with distributed.actors > 0")
+    if head := head_to_probe(d.address):
+        _check_reachable(head)  # before the run directory is written, so a refused start leaves none
     cfg, _ = resolve_auto(cfg)
     configure_torch(cfg)
     seeding.seed_everything(cfg.seed)

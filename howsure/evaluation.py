@@ -22,6 +22,10 @@ from howsure.errors import UserError
 def make_eval_envs(cfg: config.Config, num_envs: int | None = None, render_mode: str | None = None):
     """Evaluation envs: NEXT_STEP autoreset, so a finished env shows its last frame until reset."""
     k = num_envs or max(1, min(cfg.eval.num_envs, cfg.eval.episodes))
+    if render_mode == "rgb_array":
+        # rgb_array needs no window; SDL's default driver (pygame: CartPole and friends) probes for a
+        # display and prints "error: XDG_RUNTIME_DIR is invalid" on machines without one
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     # training waits while it evaluates, so C++ vector envs may step on every core
     return envs.make_vector_env(cfg.env, k, same_step=False, render_mode=render_mode, threads=os.cpu_count())
 

@@ -223,3 +223,14 @@ def test_a_sweep_runs_its_seeds_as_ray_tasks(ray_session, tmp_path):
         assert [s for s, _ in read_scalars(run)["eval/episodic_return"]] == [300, 600]
         (events,) = run.glob("events.out.tfevents.*")
         assert int(events.name.split(".")[-2]) != os.getpid()  # written by a Ray worker, not this process
+
+
+def test_an_unreachable_head_is_one_line_and_leaves_a_run_that_can_start_again(tmp_path):
+    from tests.conftest import assert_one_line, run_in_process
+
+    run = tmp_path / "run"
+    argv = ["--config", "configs/dqn_cartpole.yaml", "distributed.actors=1", "distributed.address=127.0.0.1:1",
+            "total_steps=300", f"run_dir={run}", "--quiet"]
+    for _ in range(2):  # the second start is refused for the same reason, not for a half-made run
+        assert_one_line(run_in_process("train.py", *argv), "cannot reach the Ray head at '127.0.0.1:1'")
+    assert not (run / "config.yaml").exists() and not list(run.glob("events.*"))

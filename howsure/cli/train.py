@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from howsure import api, tracking
+from howsure import api, tracking, wiring
 from howsure.cli import command
 from howsure.errors import UserError, cli_main
+from howsure.evaluation import render_modes
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
               f"  {command('train')} --resume {run_dir}")
         return 130
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    if summary.get("stopped_at_time_limit_step") is not None:
+        print(f"\nstopped by time_limit_minutes at step {summary['step']:,}; train it further with "
+              f"{command('train')} --resume {run_dir} time_limit_minutes=MORE")
     print(f"\ndone: {summary['step']:,} steps in {summary['wall_seconds']:.0f} s, "
           f"{summary['episodes']} episodes, best eval return {fmt(summary['best_eval_return'])}, "
           f"recent training return {fmt(summary['recent_return'])}")
@@ -75,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     if best.is_file():
         print(f"  best          : {best} (evaluated {summary['best_eval_return']:.2f})")
     watch = best if best.is_file() else run_dir
-    print(f"  watch it play : {command('evaluate')} {watch} --episodes 5 --video {run_dir / 'videos'}")
+    env_cfg = wiring.from_yaml((run_dir / "config.yaml").read_text()).env
+    video = f" --video {run_dir / 'videos'}" if "rgb_array" in render_modes(env_cfg) else ""  # NChain draws nothing
+    print(f"  watch it play : {command('evaluate')} {watch} --episodes 5{video}")
     return 0
 
 
