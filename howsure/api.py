@@ -114,7 +114,7 @@ class Policy:
     def act(self, obs, epsilon: float | None = None):
         """The action for one observation (an int), or actions for a batch (an int array).
         epsilon: the chance of a random action; None plays as evaluate.py does (the config's
-        `eval.epsilon`: 0 for most presets, 0.05 for Atari), 0.0 is greedy. Agents with a
+        `eval.epsilon`: 0 for most presets, 0.01-0.05 for the Atari ones), 0.0 is greedy. Agents with a
         recurrent encoder keep a state per batch row: call `reset()` when an episode starts."""
         batch, single = self._batch(obs)
         eps = self.config.eval.epsilon if epsilon is None else float(epsilon)

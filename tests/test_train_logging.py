@@ -159,3 +159,19 @@ def test_closing_lines_give_commands_that_work(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "stopped by time_limit_minutes at step" in res.stdout
     assert f"--resume {tmp_path / 'capped'} time_limit_minutes=MORE" in res.stdout
+
+
+def test_print_config_shows_every_key_with_the_overrides_and_creates_nothing(tmp_path):
+    import yaml
+
+    from tests.conftest import run_in_process
+
+    res = run_in_process("train.py", "--config", "configs/dqn_cartpole.yaml", "agent.lr=0.0007",
+                         f"run_dir={tmp_path / 'run'}", "--print-config", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    printed = yaml.safe_load(res.stdout)
+    assert printed["agent"]["lr"] == 0.0007 and printed["env"]["id"] == "CartPole-v1"
+    assert printed["encoder"]["mlp"]["hidden_sizes"] and "replay" in printed  # defaults too, not only the preset
+    assert list(tmp_path.iterdir()) == []  # no run directory, no runs/ folder
+    res = run_in_process("train.py", "--config", "configs/dqn_cartpole.yaml", "agent.lrr=1", "--print-config")
+    assert res.returncode == 2 and "agent.lrr" in res.stderr

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from howsure import api, tracking, wiring
+from howsure import api, config, rundir, tracking, wiring
 from howsure.cli import command
 from howsure.errors import UserError, cli_main
 from howsure.evaluation import render_modes
+from howsure.training import load_resume
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -22,6 +24,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar (same as log.quiet=true)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config (every key, with the "
+                   "overrides) as YAML and exit, without training or creating anything")
     p.add_argument("--seeds", metavar="0,1,2", help="a seed sweep: one run per seed under one folder "
                    "(howsure/sweep.py); plot it with python -m howsure.plot SWEEP_DIR")
     p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
@@ -48,6 +52,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = args.overrides + (["log.quiet=true"] if args.quiet else []) + (["log.track=true"] if args.track else [])
+    if args.print_config:
+        if args.resume:
+            cfg, _ = load_resume(Path(args.resume), overrides)  # checks the overrides as a resume would
+            rundir.release(Path(args.resume))
+        else:
+            cfg = wiring.load(args.config, overrides)
+        print(config.to_yaml(cfg), end="")
+        return 0
     if args.seeds is not None or args.sweep:
         from howsure.sweep import parse_grid, parse_seeds, run_sweep
 
