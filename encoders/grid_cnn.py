@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from howsure.encoders.image import image_batch, image_layout, reads_nhwc
+from howsure.encoders.image import image_batch, image_layout, reads_nhwc, require_image
 from torch import nn
 
 NATURE_MIN_SIZE = 36  # the smallest side the Nature CNN's three convolutions accept
@@ -29,6 +29,7 @@ class GridCNNConfig:
 class GridCNNEncoder(nn.Module):
     def __init__(self, cfg: GridCNNConfig, spec):
         super().__init__()
+        require_image(spec, "encoder.name=grid_cnn")
         self.hwc, c, h, w = image_layout(spec.obs_shape)
         self.scale = float(cfg.scale)
         self.net = nn.Sequential(

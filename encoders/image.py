@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from howsure.errors import UserError
+
+
+def describe(spec) -> str:
+    """What an env's observations are, for an error message: "'CartPole-v1' gives (4,) float32"."""
+    env = getattr(spec, "env_id", None)
+    who = f"{env!r}" if env else "this env"
+    space = getattr(spec, "obs_space", None)
+    if getattr(spec, "discrete_obs", False) and space is not None:
+        return f"{who} gives one of {int(space.n)} discrete states"
+    return f"{who} gives {tuple(spec.obs_shape)} {np.dtype(spec.obs_dtype)}"
+
+
+def require_image(spec, what: str, min_size: int = 1, fix: str = "use encoder.name=mlp or auto") -> None:
+    """UserError unless `spec` holds images image_layout reads ((C, H, W), (H, W, C) or (H, W)) of at
+    least min_size x min_size; `what` names the setting that asked for the CNN (encoder.name=nature_cnn)."""
+    shape = tuple(spec.obs_shape)
+    if getattr(spec, "discrete_obs", False) or len(shape) not in (2, 3):
+        raise UserError(f"{what} needs image observations ((C, H, W), (H, W, C) or (H, W)); "
+                        f"{describe(spec)}; {fix}")
+    _, _, h, w = image_layout(shape)
+    if min(h, w) < min_size:
+        raise UserError(f"{what} needs images of at least {min_size}x{min_size} pixels; {describe(spec)} "
+                        f"({h}x{w}); use encoder.name=auto (grid_cnn below {min_size}x{min_size})")
 
 
 def image_layout(shape: tuple[int, ...]) -> tuple[bool, int, int, int]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from howsure.encoders.grid_cnn import NATURE_MIN_SIZE
+from howsure.encoders.image import require_image
 from howsure.encoders.mlp import MLPConfig, MLPEncoder
 from howsure.encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
 from torch import nn
@@ -52,6 +54,12 @@ class LSTMEncoder(nn.Module):
             from howsure.encoders import resolve_name
 
             embed = resolve_name("auto", spec)
+        elif embed in ("nature_cnn", "grid_cnn", "parts") and bool(getattr(spec, "parts", None)) != (embed == "parts"):
+            raise UserError(f"encoder.lstm.embed={embed} does not fit this env; Dict or Tuple observations (packed "
+                            "into parts) take parts or mlp, and only they take parts; use encoder.lstm.embed=auto")
+        elif embed in ("nature_cnn", "grid_cnn"):
+            require_image(spec, f"encoder.lstm.embed={embed}", NATURE_MIN_SIZE if embed == "nature_cnn" else 1,
+                          fix="use encoder.lstm.embed=mlp or auto")
         if embed == "mlp":
             self.embed = MLPEncoder(MLPConfig(hidden_sizes=tuple(cfg.embed_hidden_sizes)), spec)
         elif embed == "nature_cnn":

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from howsure.encoders.image import image_batch, image_layout, reads_nhwc
+from howsure.encoders.grid_cnn import NATURE_MIN_SIZE
+from howsure.encoders.image import image_batch, image_layout, reads_nhwc, require_image
 from howsure.encoders.linear import Linear
 from torch import nn
 
@@ -20,6 +21,7 @@ class NatureCNNEncoder(nn.Module):
     def __init__(self, cfg: NatureCNNConfig, spec):
         super().__init__()
         shape = spec.obs_shape
+        require_image(spec, "encoder.name=nature_cnn", min_size=NATURE_MIN_SIZE)
         # Channels first (C, H, W) as the frame stack gives; (H, W, C) images are permuted.
         self.hwc, c, h, w = image_layout(shape)
         self.scale = 255.0 if np.dtype(spec.obs_dtype) == np.uint8 else 1.0

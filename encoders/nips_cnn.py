@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from howsure.encoders.image import image_batch, image_layout, reads_nhwc
+from howsure.encoders.image import image_batch, image_layout, reads_nhwc, require_image
 from torch import nn
 
 from howsure.errors import UserError
@@ -28,6 +28,7 @@ class NipsCNNConfig:
 class NipsCNNEncoder(nn.Module):
     def __init__(self, cfg: NipsCNNConfig, spec):
         super().__init__()
+        require_image(spec, "encoder.name=nips_cnn")
         self.hwc, c, h, w = image_layout(spec.obs_shape)
         self.scale = 255.0 if np.dtype(spec.obs_dtype) == np.uint8 else 1.0
         layers: list[nn.Module] = []

@@ -7,6 +7,7 @@ from typing import Callable
 
 import gymnasium as gym
 import numpy as np
+import yaml
 from gymnasium import spaces
 from howsure.envs import atari
 from howsure.envs.parts import PackParts
@@ -128,9 +129,14 @@ def make_env(cfg, render_mode: str | None = None) -> gym.Env:
         env = family.make(cfg, render_mode=render_mode)
     except gym.error.DependencyNotInstalled as err:
         raise UserError(f"env {cfg.id!r} needs an optional dependency: {str(err).splitlines()[0]}") from None
-    except (TypeError, ValueError, gym.error.Error) as err:
-        raise UserError(f"env {cfg.id!r} rejected its settings ({str(err).splitlines()[0]}); "
-                        "check env.kwargs") from None
+    except (TypeError, ValueError, LookupError, AssertionError, gym.error.Error) as err:
+        # a constructor's own check of a bad kwarg: FrozenLake's KeyError for map_name=9x9, an assert
+        said = (str(err).splitlines() or [""])[0].split(" was raised from the environment creator")[0][:200]
+        if not isinstance(err, (TypeError, ValueError, gym.error.Error)) or not said:
+            said = f"{type(err).__name__}: {said}" if said else type(err).__name__
+        given = yaml.safe_dump(cfg.kwargs, default_flow_style=True, sort_keys=False).strip() if cfg.kwargs else "empty"
+        raise UserError(f"env {cfg.id!r} rejected its settings ({said}); check env.kwargs (now {given}): "
+                        "env.kwargs.NAME=VALUE changes one, env.kwargs=null drops them all") from None
     if isinstance(env.observation_space, (spaces.Dict, spaces.Tuple)):
         env = PackParts(env, cfg.id)  # one flat row, each part in its own slice (envs/parts.py)
     check_spaces(cfg.id, env.action_space, env.observation_space)

@@ -35,7 +35,10 @@ class EnvConfig:
     backend: Literal["gymnasium", "ale_vector"] = "gymnasium"
     env_threads: int = 1  # ale_vector: C++ threads stepping the games
     max_episode_steps: int | None = None  # agent steps; None keeps the env's own limit
-    kwargs: dict = field(default_factory=dict)  # passed to gymnasium.make (e.g. NChain length)
+    # passed to gymnasium.make (e.g. NChain length). An override adds to a preset's kwargs
+    # (env.kwargs.map_name=8x8, env.kwargs={map_name: 8x8}); env.kwargs=null (or {}) drops them all,
+    # and env.kwargs=null env.kwargs.map_name=8x8 leaves only the keys set after it
+    kwargs: dict = field(default_factory=dict)
     # third-party envs: env.id=package.module:EnvName-v0 imports the module first (gymnasium's
     # convention); register=package.module:function calls a package's registration function first
     register: str | None = None
@@ -220,10 +223,13 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
         raise bad
-    if tp is dict:
+    if tp is dict:  # env.kwargs: null (or "null" on the command line) is none at all
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return {}
         if isinstance(value, dict):
             return dict(value)
-        raise bad
+        raise UserError(f"config key {key!r} must be a mapping such as {{name: value}} or null for none, "
+                        f"got {value!r} ({type(value).__name__}); set one entry with {key}.NAME=VALUE")
     raise TypeError(f"config field {key!r} has an unsupported type {tp!r}")
 
 
@@ -234,7 +240,8 @@ def build(cls: type, raw: Any, prefix: str = "", owner: str = "") -> Any:
     if dataclasses.is_dataclass(raw) and not isinstance(raw, type):
         raw = to_dict(raw)
     if not isinstance(raw, dict):
-        raise UserError(f"config section {prefix.rstrip('.') or '<top>'!r} must be a mapping, got {raw!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        raise not_a_mapping(prefix.rstrip(".") or "<top>", raw, next((k for k in ("name", "kind") if k in names), None))
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in raw:
@@ -254,6 +261,16 @@ def build(cls: type, raw: Any, prefix: str = "", owner: str = "") -> Any:
         else:
             kwargs[f.name] = coerce(raw[f.name], tp, key)
     return cls(**kwargs)
+
+
+def not_a_mapping(section: str, raw: Any, picker: str | None = None) -> UserError:
+    """The error for a section given as a value (agent=dqn, a YAML `agent: [dqn]`); where the value
+    is a word and the section has a key that picks a component (`picker`), the fix names that key."""
+    if isinstance(raw, str) and raw.strip() and picker:
+        fix = f"to pick one, set {section}.{picker}={raw}"
+    else:
+        fix = f"set its keys one by one ({section}.KEY=VALUE) or as {section}={{KEY: VALUE}}"
+    return UserError(f"config section {section!r} must be a mapping of keys, got {raw!r}; {fix}")
 
 
 # --------------------------------------------------------------------------- value checks
@@ -288,7 +305,9 @@ NON_NEGATIVE_INT = _at_least(0)  # seeds, steps to wait, 0 = off
 
 # Every range check of the config, by dotted key. A key applies wherever it exists: the agent.*
 # rows check each agent that has the field; a list's elements are checked one by one. Types are
-# checked earlier, by build(); every float must also be finite (validate()).
+# checked earlier, by build(); every float must also be finite (validate()). Every int or float
+# field has a row here, except those where any finite number is meaningful (agent.initial_q,
+# eval.stop_return); tests/test_config.py holds that list.
 RULES: dict[str, Check] = {
     "seed": NON_NEGATIVE_INT,
     "total_steps": COUNT,
@@ -311,6 +330,7 @@ RULES: dict[str, Check] = {
     "eval.episodes": COUNT,
     "eval.epsilon": PROBABILITY,
     "eval.num_envs": COUNT,
+    "eval.video_every_evals": NON_NEGATIVE_INT,
     "log.every_steps": NON_NEGATIVE_INT,
     "distributed.actors": NON_NEGATIVE_INT,
     "distributed.chunk_steps": COUNT,
@@ -366,7 +386,13 @@ RULES: dict[str, Check] = {
     "encoder.lstm.embed_features": COUNT,
     "encoder.lstm.hidden_size": COUNT,
     "encoder.lstm.num_layers": COUNT,
-    "encoder.lstm.chrono_init_steps": NON_NEGATIVE_INT,
+    "encoder.lstm.chrono_init_steps": Check(lambda v: v == 0 or v >= 3, "0 (off) or an integer >= 3"),
+    "encoder.grid_cnn.channels": COUNT,
+    "encoder.grid_cnn.features": COUNT,
+    "encoder.grid_cnn.scale": POSITIVE,
+    "encoder.parts.hidden_sizes": COUNT,
+    "encoder.parts.image_features": COUNT,
+    "encoder.parts.grid_channels": COUNT,
     "encoder.detection.top_k": COUNT,
     "encoder.detection.candidates": COUNT,
     "encoder.detection.iou_threshold": PROBABILITY,
@@ -458,6 +484,11 @@ def validate(cfg: Config, check_machine: bool = True) -> None:
 # --------------------------------------------------------------------------- loading
 
 
+class _Replace(dict):
+    """Keys set inside a section an earlier override made null (env.kwargs=null env.kwargs.map_name=8x8):
+    they replace that section of the config file instead of merging into it."""
+
+
 def parse_overrides(overrides: list[str]) -> dict:
     """['agent.lr=1e-4', 'seed=3'] -> {'agent': {'lr': '1e-4'}, 'seed': 3} (YAML scalars)."""
     tree: dict = {}
@@ -472,6 +503,8 @@ def parse_overrides(overrides: list[str]) -> dict:
         node = tree
         parts = key.strip().split(".")
         for part in parts[:-1]:
+            if part in node and node[part] is None:  # reset by an earlier override: start it afresh
+                node[part] = _Replace()
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise UserError(f"override {item!r} sets a key inside {part!r}, which is a value")
@@ -482,10 +515,12 @@ def parse_overrides(overrides: list[str]) -> dict:
 def merge(base: dict, extra: dict) -> dict:
     out = dict(base)
     for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "kwargs":
+        if isinstance(value, _Replace):
+            out[key] = dict(value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict) and key != "kwargs":
             out[key] = merge(out[key], value)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):  # env.kwargs: {} clears them
+            out[key] = {**out[key], **value} if value else {}
         else:
             out[key] = value
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from howsure import agents, encoders, replay
-from howsure.config import Config, build, coerce, merge, parse_overrides, read_yaml, validate
+from howsure.config import Config, build, coerce, merge, not_a_mapping, parse_overrides, read_yaml, validate
 from howsure.errors import UserError
 
 # replay keys of earlier versions, flat in the replay section, and where they live now
@@ -54,8 +54,15 @@ def from_dict(raw: dict, *, check_machine: bool = True, saved: bool = False) -> 
     such as the one saved in a checkpoint, before overrides may change the device).
     saved: the config was written by howsure (a checkpoint, an export), possibly by an earlier version.
     """
+    if not isinstance(raw, dict):
+        raise not_a_mapping("<top>", raw)
     raw = dict(raw)
-    agent_raw = dict(raw.get("agent") or {})
+    agent_raw = raw.get("agent")
+    if agent_raw is None:
+        agent_raw = {}
+    if not isinstance(agent_raw, dict):  # agent=dqn, a YAML `agent: [dqn]`
+        raise not_a_mapping("agent", agent_raw, "name")
+    agent_raw = dict(agent_raw)
     agent_name = coerce(agent_raw.get("name", "dqn"), str, "agent.name")
     agent_cls = agents.AGENTS.get(agent_name).Config
     agent_raw["name"] = agent_name

@@ -99,3 +99,179 @@ def test_flat_replay_keys_of_earlier_versions():
     assert cfg.replay.sequence.length_steps == 7 and cfg.replay.sequence.stored_state is False
     shipped = wiring.from_dict(config.read_yaml("pretrained/pong/config.yaml"), saved=True)  # flat keys
     assert shipped.replay.priority.alpha == 0.6 and shipped.replay.sequence.length_steps == 16
+
+
+# --------------------------------------------------------------------------- sections, encoders, sizes, env.kwargs
+
+
+@pytest.mark.parametrize("override, needles", [
+    ("agent=foo", ["config section 'agent' must be a mapping", "agent.name=foo"]),
+    ("agent=[dqn]", ["config section 'agent' must be a mapping", "got ['dqn']", "agent.KEY=VALUE"]),
+    ("agent=", ["config section 'agent' must be a mapping", "agent.KEY=VALUE"]),
+    ("env=CartPole-v1", ["config section 'env' must be a mapping", "env.KEY=VALUE"]),
+    ("encoder=mlp", ["config section 'encoder' must be a mapping", "encoder.name=mlp"]),
+    ("replay=uniform", ["config section 'replay' must be a mapping", "replay.kind=uniform"]),
+    ("eval=3", ["config section 'eval' must be a mapping", "eval.KEY=VALUE"]),
+    ("log=[1]", ["config section 'log' must be a mapping", "log.KEY=VALUE"]),
+    ("distributed=4", ["config section 'distributed' must be a mapping", "distributed.KEY=VALUE"]),
+    ("encoder.mlp=3", ["config section 'encoder.mlp' must be a mapping"]),
+    ("replay.priority=x", ["config section 'replay.priority' must be a mapping"]),
+])
+def test_a_section_given_as_a_value_names_the_section(override, needles):
+    with pytest.raises(UserError) as err:
+        wiring.load("configs/dqn_cartpole.yaml", [override])
+    for needle in needles:
+        assert needle in str(err.value), (needle, str(err.value))
+
+
+@pytest.mark.parametrize("text, needle", [("agent: dqn\n", "agent.name=dqn"), ("agent: [dqn]\n", "got ['dqn']"),
+                                          ("env: [CartPole-v1]\n", "config section 'env' must be a mapping")])
+def test_a_section_given_as_a_value_in_a_yaml_file(tmp_path, text, needle):
+    from tests.conftest import assert_one_line, run_in_process
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    res = run_in_process("train.py", "--config", str(path), "--quiet", f"run_dir={tmp_path}/r")
+    assert_one_line(res, "must be a mapping", needle)
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(UserError, match="the saved config"):  # not a mapping at all
+        wiring.from_yaml("- 1\n")
+    with pytest.raises(UserError, match="config section '<top>' must be a mapping"):
+        wiring.from_dict(["agent"])  # type: ignore[arg-type]
+
+
+CARTPOLE = ["--config", "configs/dqn_cartpole.yaml", "--quiet", "total_steps=300", "eval.every_steps=0"]
+
+
+@pytest.mark.parametrize("overrides, needles", [
+    (["encoder.name=nature_cnn"], ["encoder.name=nature_cnn needs image observations",
+                                   "'CartPole-v1' gives (4,) float32", "use encoder.name=mlp or auto"]),
+    (["encoder.name=grid_cnn"], ["encoder.name=grid_cnn needs image observations", "'CartPole-v1' gives (4,)"]),
+    (["encoder.name=nips_cnn"], ["encoder.name=nips_cnn needs image observations", "'CartPole-v1' gives (4,)"]),
+    (["encoder.name=lstm", "replay.kind=sequence", "encoder.lstm.embed=nature_cnn"],
+     ["encoder.lstm.embed=nature_cnn needs image observations", "encoder.lstm.embed=mlp or auto"]),
+    (["encoder.name=lstm", "replay.kind=sequence", "encoder.lstm.embed=parts"],
+     ["encoder.lstm.embed=parts", "Dict or Tuple", "encoder.lstm.embed=auto"]),
+])
+def test_an_image_encoder_on_vector_observations(tmp_path, overrides, needles):
+    from tests.conftest import assert_one_line, run_in_process
+
+    res = run_in_process("train.py", *CARTPOLE, f"run_dir={tmp_path}/r", *overrides)
+    assert_one_line(res, *needles)
+    assert not (tmp_path / "r" / "config.yaml").exists()
+
+
+def test_image_encoders_name_what_they_need():
+    import gymnasium as gym
+    import numpy as np
+    from howsure.encoders.grid_cnn import GridCNNConfig, GridCNNEncoder
+    from howsure.encoders.nature_cnn import NatureCNNConfig, NatureCNNEncoder
+
+    from howsure import envs
+
+    lake = envs.EnvSpec("FrozenLake-v1", gym.spaces.Discrete(16), 4)
+    with pytest.raises(UserError, match="'FrozenLake-v1' gives one of 16 discrete states"):
+        NatureCNNEncoder(NatureCNNConfig(), lake)
+    small = envs.EnvSpec("grid", gym.spaces.Box(0, 255, (3, 10, 10), np.uint8), 4)
+    with pytest.raises(UserError, match=r"at least 36x36 pixels; 'grid' gives \(3, 10, 10\) uint8 \(10x10\)"):
+        NatureCNNEncoder(NatureCNNConfig(), small)
+    assert GridCNNEncoder(GridCNNConfig(), small).out_features == 128
+    board = envs.EnvSpec("board", gym.spaces.Box(0.0, 1.0, (10, 10), np.float32), 4)  # (H, W): one channel
+    assert GridCNNEncoder(GridCNNConfig(channels=4), board).out_features == 128
+
+
+@pytest.mark.parametrize("preset, override, message", [
+    ("dqn_minigrid", "encoder.parts.grid_channels=0", "'encoder.parts.grid_channels' must be an integer >= 1"),
+    ("dqn_minigrid", "encoder.parts.image_features=-1", "'encoder.parts.image_features' must be an integer >= 1"),
+    ("dqn_minigrid", "encoder.parts.hidden_sizes=[0]", "'encoder.parts.hidden_sizes' must be a list whose every"),
+    ("dqn_cartpole", "encoder.grid_cnn.channels=0", "'encoder.grid_cnn.channels' must be an integer >= 1"),
+    ("dqn_cartpole", "encoder.grid_cnn.features=0", "'encoder.grid_cnn.features' must be an integer >= 1"),
+    ("dqn_cartpole", "encoder.grid_cnn.scale=0", "'encoder.grid_cnn.scale' must be a finite number > 0"),
+    ("dqn_cartpole", "eval.video_every_evals=-1", "'eval.video_every_evals' must be an integer >= 0"),
+    ("dqn_cartpole", "encoder.lstm.chrono_init_steps=2", "'encoder.lstm.chrono_init_steps' must be 0 (off) or"),
+])
+def test_encoder_and_eval_sizes_are_range_checked(preset, override, message):
+    with pytest.raises(UserError) as err:
+        wiring.load(preset, [override])
+    assert message in str(err.value)
+    assert wiring.load(preset, ["encoder.parts.hidden_sizes=[]", "eval.video_every_evals=0",
+                                "encoder.lstm.chrono_init_steps=3"]).encoder.parts.hidden_sizes == ()
+
+
+# int and float fields where any finite number means something
+FREE_NUMBERS = {"agent.initial_q", "eval.stop_return"}
+
+
+def test_every_numeric_config_key_has_a_range_rule():
+    """Every int or float field of the schema (every agent's, encoder's and replay kind's included)
+    has a row in config.RULES, or is listed in FREE_NUMBERS above."""
+    import typing
+
+    from howsure import agents, encoders, replay
+
+    def numeric(cls, prefix):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                yield from numeric(tp, f"{prefix}{f.name}.")
+                continue
+            args = typing.get_args(tp) or (tp,)
+            inner = [a for arg in args for a in (typing.get_args(arg) or (arg,))]  # tuple[int, ...]
+            if any(a in (int, float) for a in inner):
+                yield prefix + f.name
+
+    keys = set(numeric(config.Config, ""))
+    keys |= {k for n in agents.AGENTS for k in numeric(agents.AGENTS.get(n).Config, "agent.")}
+    keys |= set(numeric(encoders.encoder_config_class(), "encoder."))
+    keys |= set(numeric(replay.replay_config_class(), "replay."))
+    assert "encoder.parts.hidden_sizes" in keys and "agent.lr" in keys
+    assert sorted(keys - set(config.RULES) - FREE_NUMBERS) == []
+
+
+FROZENLAKE = ["--config", "configs/tabular_frozenlake.yaml", "--quiet", "total_steps=200", "eval.every_steps=0"]
+
+
+def test_env_kwargs_an_env_refuses(tmp_path):
+    from tests.conftest import assert_one_line, run_in_process
+
+    res = run_in_process("train.py", *FROZENLAKE, f"run_dir={tmp_path}/r", "env.kwargs.map_name=9x9")
+    assert_one_line(res, "env 'FrozenLake-v1' rejected its settings (KeyError: '9x9')",
+                    "check env.kwargs (now {is_slippery: true, map_name: 9x9})", "env.kwargs=null")
+    res = run_in_process("train.py", *FROZENLAKE, f"run_dir={tmp_path}/s", "env.kwargs.colour=red")
+    assert_one_line(res, "unexpected keyword argument 'colour')", "env.kwargs")
+    assert "raised from the environment creator" not in res.stderr
+
+
+def test_env_kwargs_an_env_asserts_on():
+    import gymnasium as gym
+
+    from howsure import envs
+
+    def corridor(length: int = 3, **_):
+        assert length > 0, "length must be positive"
+        return gym.make("CartPole-v1")
+
+    if "howsure-test/AssertingCorridor-v0" not in gym.registry:
+        gym.register("howsure-test/AssertingCorridor-v0", entry_point=corridor)
+    cfg = wiring.load(None, ["env.id=howsure-test/AssertingCorridor-v0", "env.kwargs.length=0"])
+    with pytest.raises(UserError, match=r"rejected its settings \(AssertionError: length must be positive\); "
+                                        r"check env.kwargs \(now \{length: 0\}\)"):
+        envs.make_env(cfg.env)
+
+
+def test_env_kwargs_null_or_empty_drops_a_presets_kwargs(tmp_path):
+    from tests.conftest import assert_one_line, run_in_process
+
+    preset = "configs/tabular_frozenlake.yaml"
+    assert wiring.load(preset).env.kwargs == {"is_slippery": True, "map_name": "4x4"}
+    assert wiring.load(preset, ["env.kwargs.map_name=8x8"]).env.kwargs == {"is_slippery": True, "map_name": "8x8"}
+    assert wiring.load(preset, ["env.kwargs={map_name: 8x8}"]).env.kwargs["is_slippery"] is True
+    for cleared in ("env.kwargs=null", "env.kwargs={}", "env.kwargs=none"):
+        assert wiring.load(preset, [cleared]).env.kwargs == {}
+    assert wiring.load(preset, ["env.kwargs=null", "env.kwargs.map_name=8x8"]).env.kwargs == {"map_name": "8x8"}
+    with pytest.raises(UserError, match=r"'env.kwargs' must be a mapping such as \{name: value\} or null"):
+        wiring.load(preset, ["env.kwargs=3"])
+    # the preset's FrozenLake kwargs would be refused by CartPole; dropped, the next check speaks
+    res = run_in_process("train.py", *FROZENLAKE, f"run_dir={tmp_path}/r", "env.id=CartPole-v1", "env.kwargs=null")
+    assert_one_line(res, "tabular_q needs a discrete observation space", "CartPole-v1")
