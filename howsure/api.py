@@ -56,6 +56,7 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), *, re
             tracking.require_wandb()  # before the run directory exists
         envs.register_third_party(cfg.env.register)
         envs.check_id(cfg.env.id)
+        made = not (cfg.run_dir and Path(cfg.run_dir).exists())
         cfg, run_dir = prepare_run_dir(cfg, overwrite)  # locks the run directory
         state = None
     try:
@@ -67,6 +68,10 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), *, re
         if cfg.distributed.actors > 0:  # Ray is imported only on this path
             from howsure.distributed import train_distributed as runner
         summary = runner(cfg, run_dir, state, replace=replace)  # writes config.yaml once its checks pass
+    except BaseException:
+        if resume is None:
+            rundir.discard_unused(run_dir, made)
+        raise
     finally:
         rundir.release(run_dir)
     return run_dir, summary

@@ -18,6 +18,7 @@ import torch
 
 from howsure.errors import UserError
 from howsure.faults import pause_point
+from howsure.rundir import sweep_hint
 
 FORMAT = "howsure-checkpoint/1"
 # what every checkpoint train.py writes holds, and the type each must have
@@ -52,14 +53,8 @@ def load(path: str | Path) -> dict[str, Any]:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
             OSError, AttributeError, KeyError, TypeError, IndexError, NotImplementedError) as err:
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        detail = next((ln for ln in lines if "WeightsUnpickler error" in ln),
-                      lines[0] if lines else type(err).__name__)
-        first = detail.replace("WeightsUnpickler error: ", "")[:120]
-        raise UserError(
-            f"checkpoint {str(path)!r} is corrupt or not a howsure checkpoint ({first}); "
-            "use another checkpoint or retrain"
-        ) from None
+        raise UserError(f"checkpoint {str(path)!r} is corrupt or not a howsure checkpoint ({unreadable(path, err)}); "
+                        f"{instead(path)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(
             f"checkpoint {str(path)!r} is not a {FORMAT} file; use a checkpoint written by train.py"
@@ -72,6 +67,34 @@ def load(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def unreadable(path: Path, err: Exception) -> str:
+    """Why torch.load refused a file, in a few words of our own: torch's text is long and is for
+    torch's developers (a request to file an issue, a link), not for someone evaluating a run."""
+    try:
+        with open(path, "rb") as fh:
+            start = fh.read(4)
+    except OSError as os_err:
+        return f"it cannot be read: {os_err.strerror}"
+    if not start:
+        return "the file is empty"
+    if start != b"PK\x03\x04":  # torch.save writes a zip archive
+        return "it is not a file torch.save wrote"
+    if not zipfile.is_zipfile(path):
+        return "the file is cut short or damaged"
+    if isinstance(err, pickle.UnpicklingError):
+        return "it holds objects other than tensors and plain values, which are never loaded"
+    return "its contents cannot be read"
+
+
+def instead(path: Path) -> str:
+    """What to do about a checkpoint that cannot be used: the run's other checkpoints, else retrain."""
+    others = [path.parent / n for n in ("latest.pt", "best.pt", "final.pt")
+              if n != path.name and (path.parent / n).is_file()]
+    if others:
+        return f"use another checkpoint of the run ({' or '.join(repr(str(o)) for o in others)}) or retrain"
+    return "use another checkpoint of the run (checkpoints/latest.pt or best.pt) or retrain"
+
+
 def find(path: str | Path) -> Path:
     """A run directory -> its final (else latest) checkpoint; a file -> itself."""
     path = Path(path)
@@ -80,10 +103,9 @@ def find(path: str | Path) -> Path:
             candidate = path / "checkpoints" / name
             if candidate.is_file():
                 return candidate
-        raise UserError(
-            f"run directory {str(path)!r} has no checkpoints/final.pt or checkpoints/latest.pt; "
-            "train into it first"
-        )
+        hint = sweep_hint(path)
+        raise UserError(f"{str(path)!r} has no checkpoints/final.pt or checkpoints/latest.pt"
+                        + (hint or "; train into it first"))
     return path
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from howsure import checkpoint, config, wiring
+from howsure import checkpoint, config, rundir, wiring
 from howsure.errors import UserError, cli_main
 
 FORMAT = "howsure-export/1"
@@ -51,8 +51,7 @@ def write_weights(agent, path: Path, meta: dict | None = None) -> None:
 
 
 def is_export(path: str | Path) -> bool:
-    path = Path(path)
-    return path.is_dir() and (path / WEIGHTS).is_file() and not (path / "checkpoints").is_dir()
+    return rundir.is_export_dir(Path(path))
 
 
 def read_export(path: str | Path) -> tuple[config.Config, dict, dict[str, torch.Tensor]]:
@@ -102,11 +101,53 @@ def load_weights(agent, tensors: dict[str, torch.Tensor], source: str) -> None:
         sync()
 
 
+def export_header(path: Path) -> dict | None:
+    """The header of a safetensors file; None when it is not one (or cannot be read)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError):
+        return None
+
+
+def check_target(source: str | Path, out_dir: str | Path) -> None:
+    """OUT must be a new folder, an empty one or an earlier export: never a run directory (the
+    source's or another's: its config.yaml and model.safetensors are the run's own), a folder inside
+    the source run, a run's checkpoints/ or replay/, or a folder of someone else's config.yaml or
+    model.safetensors. Checked before the checkpoint is read."""
+    out = Path(out_dir)
+    new = f"name a new folder, e.g. {str(out.parent / (out.name + '-export'))!r}"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"export target {str(out)!r} is a file; name a new folder")
+    target, src = out.resolve(), Path(source).resolve()
+    run = next((d for d in ([src] if src.is_dir() else []) + list(src.parents) if rundir.is_run_dir(d)),
+               src if src.is_dir() else None)
+    if run is not None and (target == run or run in target.parents):
+        where = "the source run directory itself" if target == run else f"inside the source run {str(run)!r}"
+        raise UserError(f"export target {str(out)!r} is {where}; exporting there would mix the export with "
+                        f"the run's own files: name a new folder, e.g. {str(run.parent / (run.name + '-export'))!r}")
+    if rundir.is_run_dir(target):
+        raise UserError(f"export target {str(out)!r} is a howsure run directory; exporting there would replace "
+                        f"the run's config.yaml and model.safetensors: {new}")
+    owned = rundir.owned_file(target)
+    if owned is not None:
+        raise UserError(f"export target {str(out)!r} is {owned[0]}, which only howsure writes; "
+                        f"name a new folder, e.g. {str(owned[1].parent / (owned[1].name + '-export'))!r}")
+    if target.is_dir():
+        theirs = [n for n in (CONFIG, WEIGHTS) if (target / n).exists()]
+        if theirs and (export_header(target / WEIGHTS) or {}).get("format") != FORMAT:
+            raise UserError(f"export target {str(out)!r} holds a {' and a '.join(theirs)} of its own (it is not a "
+                            f"howsure export, which would be replaced); {new}")
+
+
 def export(source: str | Path, out_dir: str | Path) -> Path:
     """Export a run directory's final (else latest) checkpoint, or a checkpoint file."""
     from howsure import envs
     from howsure.agents import make_agent
 
+    check_target(source, out_dir)
     ckpt_path = checkpoint.find(source)
     state = checkpoint.load(ckpt_path)
     cfg = wiring.from_yaml(state["config_yaml"])
@@ -116,8 +157,6 @@ def export(source: str | Path, out_dir: str | Path) -> Path:
     agent = make_agent(cfg, spec)
     agent.load_state_dict(state["agent"])
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"export target {str(out)!r} is a file; name a folder")
     out.mkdir(parents=True, exist_ok=True)
     meta = {**state["meta"], "source_step": int(state["step"])}
     write_weights(agent, out / WEIGHTS, meta)

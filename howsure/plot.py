@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,11 +96,12 @@ def on_grid(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) -> t
 
 
 def aggregate(runs: list[Path], tag: str, smooth_window: int = 0, reps: int = 2000,
-              seed: int = 0) -> dict | None:
-    """IQM and bootstrap band of `tag` across runs; None when no run logged the tag."""
+              seed: int = 0, scalars: dict[Path, dict] | None = None) -> dict | None:
+    """IQM and bootstrap band of `tag` across runs; None when no run logged the tag. scalars: each
+    run's read_scalars, where already read."""
     curves = []
     for run in runs:
-        pts = read_scalars(run).get(tag)
+        pts = (scalars[run] if scalars is not None and run in scalars else read_scalars(run)).get(tag)
         if not pts:
             continue
         steps = np.array([p[0] for p in pts], dtype=np.float64)
@@ -112,6 +114,54 @@ def aggregate(runs: list[Path], tag: str, smooth_window: int = 0, reps: int = 20
     lo, hi = bootstrap_ci(values, reps=reps, seed=seed)
     return {"tag": tag, "runs": len(curves), "step": grid.tolist(), "iqm": iqm(values, axis=0).tolist(),
             "ci_low": lo.tolist(), "ci_high": hi.tolist(), "per_run": values.tolist()}
+
+
+def event_file_damage(path: Path) -> int | None:
+    """The byte at which a TensorBoard event file stops being whole records (a record header that
+    fails its checksum, or a record running past the end of the file); None when it never does.
+    Only the record headers are read, so this is quick even for a long run's file."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    size, pos = path.stat().st_size, 0
+    with open(path, "rb") as fh:
+        while pos < size:
+            fh.seek(pos)
+            head = fh.read(12)
+            if len(head) < 12:
+                return pos
+            length, crc = struct.unpack("<QI", head)
+            if masked_crc32c(head[:8]) != crc or pos + 12 + length + 4 > size:
+                return pos
+            pos += 12 + length + 4
+    return None
+
+
+def why_unreadable(run: Path) -> str:
+    """Why a run folder's event files gave no scalars, for the warning that skips it."""
+    for f in sorted(run.glob("events.out.tfevents*")):
+        try:
+            at = event_file_damage(f)
+        except OSError as err:
+            return f"its event file {f.name!r} cannot be read ({err.strerror})"
+        if at is not None:
+            return f"its event file {f.name!r} is corrupt"
+    return "it has logged no scalars yet"
+
+
+def read_runs(run_dirs: list[str], skipped: list[str]) -> dict[Path, dict]:
+    """Each run's scalars; a run whose event files give none (corrupt, or nothing logged yet) is
+    left out with a one-line warning on stderr and its folder added to `skipped`."""
+    read: dict[Path, dict] = {}
+    for d in run_dirs:
+        run = Path(d)
+        data = read_scalars(run)
+        if data:
+            read[run] = data
+            continue
+        skipped.append(d)
+        print(f"warning: skipped run {d!r}: {why_unreadable(run)}; the plot is of the other runs",
+              file=sys.stderr)
+    return read
 
 
 @dataclass(frozen=True)
@@ -262,6 +312,47 @@ def draw(results: list[dict], out: Path, title: str) -> None:
     plt.close(fig)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Flag values, refused before any event file is read."""
+    if args.reps < 1:
+        raise UserError(f"--reps must be a number of bootstrap resamples >= 1 (default 2000), got {args.reps}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be an integer >= 0, got {args.seed}")
+    if args.smooth < 0:
+        raise UserError(f"--smooth must be 0 (no smoothing) or a number of points >= 1, got {args.smooth}")
+
+
+def check_out(out: Path, given: bool) -> None:
+    """The PNG (or other image) and the JSON beside it: files matplotlib can write, not a file of a
+    run directory or an export folder, in a folder this user may create files in."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from howsure import rundir
+
+    what = f"--out {str(out)!r}" if given else f"the plot's default path {str(out)!r}"
+    if out.is_dir():
+        raise UserError(f"{what} is a folder; name a file, e.g. {str(out / 'curves.png')!r}")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    fmt = out.suffix.lower()[1:]
+    if fmt not in formats:
+        kind = f"a .{fmt} file" if fmt else "a file without a suffix"
+        raise UserError(f"{what}: matplotlib cannot draw {kind}; name a .png file (or .svg, .pdf), "
+                        f"e.g. {str(out.with_suffix('.png'))!r}")
+    for path in (out, out.with_suffix(".json")):
+        owned = rundir.owned_file(path)
+        if owned is not None:
+            which = (f"is {owned[0]}, which only howsure writes" if path == out else
+                     f"would put its JSON at {str(path)!r}, {owned[0]} (only howsure writes there)")
+            raise UserError(f"{what} {which}; name another file, e.g. {str(owned[1] / 'curves.png')!r}")
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"{what}: {str(parent)!r} is a file, not a folder")
+    why = None if parent is None else rundir.cannot_create_in(parent)
+    if why is not None:
+        raise UserError(f"{what}: cannot create files in {str(parent)!r} ({why}); "
+                        "pass --out with a path in a folder you may write to")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m howsure.plot", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -287,26 +378,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    check_args(args)
     sweeps = parse_sweeps(args.sweep_dir, args.label)
-    curves = curves_of(sweeps, pool=args.pool)
-    tags = args.tag or list(DEFAULT_TAGS)
-    results = []
-    for curve in curves:
-        for tag in tags:
-            r = aggregate([Path(d) for d in curve["run_dirs"]], tag,
-                          0 if tag.startswith("eval/") else args.smooth, args.reps, args.seed)
-            if r is not None:
-                results.append({**r, "label": curve["label"], "env": curve["env"], "agent": curve["agent"],
-                                "run_dirs": curve["run_dirs"]})
-    where = ", ".join(repr(str(root)) for _, root in sweeps)
-    if not results:
-        raise UserError(f"none of the runs under {where} logged {', '.join(tags)}; pick one with --tag")
     if args.out:
         out = Path(args.out)
     elif len(sweeps) == 1:
         out = sweeps[0][1] / "curves.png"
     else:
         out = Path(os.path.commonpath([str(root.resolve()) for _, root in sweeps])) / "curves.png"
+    curves = curves_of(sweeps, pool=args.pool)
+    check_out(out, given=bool(args.out))
+    tags = args.tag or list(DEFAULT_TAGS)
+    skipped: list[str] = []
+    results = []
+    for curve in curves:
+        scalars = read_runs(curve["run_dirs"], skipped)
+        run_dirs = [d for d in curve["run_dirs"] if Path(d) in scalars]
+        for tag in tags:
+            r = aggregate([Path(d) for d in run_dirs], tag,
+                          0 if tag.startswith("eval/") else args.smooth, args.reps, args.seed, scalars)
+            if r is not None:
+                results.append({**r, "label": curve["label"], "env": curve["env"], "agent": curve["agent"],
+                                "run_dirs": run_dirs})
+    where = ", ".join(repr(str(root)) for _, root in sweeps)
+    if not results:
+        also = f" ({len(skipped)} runs skipped: see the warnings above)" if skipped else ""
+        raise UserError(f"none of the runs under {where} logged {', '.join(tags)}{also}; pick one with --tag")
     if len(sweeps) == 1 and not sweeps[0][0]:
         title = f"{sweeps[0][1].name}: IQM over runs, 95% bootstrap CI"
     else:

@@ -103,6 +103,16 @@ def release(run_dir: Path) -> None:
         os.close(fd)  # closing the last descriptor of the open file releases the flock
 
 
+def discard_unused(run_dir: Path, made: bool) -> None:
+    """A start refused before it wrote anything (an encoder that does not fit the env, an env that
+    rejects its kwargs) leaves no run behind: its lock file goes, and the folder too when this start
+    created it. Called while the lock is still held; a folder holding anything else is kept."""
+    if _key(run_dir) in _HELD and not entries(run_dir):
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        if made:
+            run_dir.rmdir()
+
+
 def is_run_dir(path: Path) -> bool:
     """A folder train.py made: its lock file, or config.yaml beside checkpoints/ or TensorBoard events."""
     path = Path(path)
@@ -111,6 +121,72 @@ def is_run_dir(path: Path) -> bool:
     if not (path / "config.yaml").is_file():
         return False
     return (path / "checkpoints").is_dir() or any(path.glob("events.out.tfevents*"))
+
+
+# What howsure keeps in a run directory (besides LOCK_FILE and TensorBoard event files), and in
+# a watch-only export folder (howsure/export.py): never a place for another command's output.
+RUN_FILES = ("config.yaml", "summary.json", "model.safetensors")
+RUN_FOLDERS = ("checkpoints", "replay", "wandb")
+EXPORT_FILES = ("config.yaml", "model.safetensors")
+
+
+def is_export_dir(path: Path) -> bool:
+    """A watch-only export folder: model.safetensors without a run's checkpoints/ (howsure/export.py)."""
+    path = Path(path)
+    return path.is_dir() and (path / "model.safetensors").is_file() and not (path / "checkpoints").is_dir()
+
+
+def owned_file(path: str | Path) -> tuple[str, Path] | None:
+    """When `path` (existing or not, symlinks followed) is one of the files howsure keeps in a run
+    directory or an export folder: (which one, in words, e.g. "a file of the howsure run directory
+    '...'", that folder); else None. Another command writing there would replace what training or
+    an export wrote."""
+    try:
+        target = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the path itself then, made absolute
+        target = Path(os.path.abspath(Path(path).expanduser()))
+    via = "" if str(target) == os.path.abspath(Path(path).expanduser()) else f"{str(target)!r} (where it leads), "
+    for folder in target.parents:
+        rel = target.relative_to(folder).parts
+        name = rel[0]
+        try:
+            run, export = is_run_dir(folder), len(rel) == 1 and name in EXPORT_FILES and is_export_dir(folder)
+        except OSError:  # an ancestor this user may not look into holds neither
+            continue
+        if run:
+            own = (name in RUN_FOLDERS or name in RUN_FILES or name == LOCK_FILE
+                   or name.startswith("events.out.tfevents") or _TEMP["."].match(name))
+            if own:
+                what = (f"inside {name!r}" if len(rel) > 1 else
+                        f"the {name!r} folder" if name in RUN_FOLDERS else "a file")
+                return f"{via}{what} of the howsure run directory {str(folder)!r}", folder
+        elif export:
+            return f"{via}a file of the howsure export folder {str(folder)!r}", folder
+    return None
+
+
+def cannot_create_in(folder: Path) -> str | None:
+    """Why this user may not create files in an existing folder (read-only, /proc, ...), tested with
+    a file created and deleted at once; None when it may."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".howsure-write-test-", dir=folder)
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+def sweep_hint(path: Path) -> str:
+    """For a folder that is not a run but holds runs (a sweep's): ' (it holds N runs, e.g. X/seed0:
+    pass one of them)', else ''. Added to the messages of --resume and evaluate.py."""
+    try:
+        runs = sorted(p for p in Path(path).iterdir() if p.is_dir() and is_run_dir(p))
+    except OSError:
+        return ""
+    if not runs or is_run_dir(path):
+        return ""
+    return f" (it holds {len(runs)} run{'s' if len(runs) > 1 else ''}, e.g. {str(runs[0])!r}: pass one of them)"
 
 
 def entries(path: Path) -> list[Path]:

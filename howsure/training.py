@@ -417,6 +417,8 @@ def load_resume(run_dir: Path, overrides: list[str]) -> tuple[config.Config, dic
     rundir.check_utf8(run_dir, "--resume")
     if not run_dir.is_dir():
         raise UserError(f"--resume {str(run_dir)!r}: no such run directory")
+    if hint := rundir.sweep_hint(run_dir):
+        raise UserError(f"--resume {str(run_dir)!r} is not a run directory{hint}")
     if rundir.is_run_dir(run_dir) or (run_dir / "checkpoints" / "latest.pt").is_file():
         rundir.lock(run_dir)  # elsewhere checkpoint.load below names what is missing, creating nothing
         rundir.remove_temp_files(run_dir)

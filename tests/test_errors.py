@@ -147,3 +147,153 @@ def test_a_failed_child_command_ends_in_one_line_with_its_exit_code(tmp_path, ca
     said = "error: unknown env id" if capture else "its message is above"
     assert err[-1] == f"error: child.py exited with code 2 ({said})"
     assert not any("Traceback" in line for line in err)
+
+
+# ------------------------------------------------ outputs never land on what howsure keeps
+
+def run_main(main, *args: str):
+    """A cli_main entry point (howsure.export, howsure.plot) called in this process, with
+    run_in_process's result: its exit code and what it printed."""
+    import contextlib
+    import io
+    import subprocess
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args)) or 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    from howsure.export import main as export_main
+
+    out = tmp_path_factory.mktemp("exports") / "cartpole"
+    res = run_main(export_main, str(trained), str(out))
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_evaluate_outputs_are_refused_on_a_run_or_export_s_own_files(trained, exported, tmp_path):
+    before, export_before = snapshot(trained), snapshot(exported)
+    (tmp_path / "link.json").symlink_to(trained / "summary.json")
+    for flag, value, needle in [
+        ("--json", trained / "config.yaml", "a file of the howsure run directory"),
+        ("--json", trained / "summary.json", "a file of the howsure run directory"),
+        ("--json", trained / ".howsure.lock", "a file of the howsure run directory"),
+        ("--json", trained / "checkpoints" / "final.pt", "inside 'checkpoints'"),
+        ("--json", trained / "checkpoints" / "new.json", "inside 'checkpoints'"),
+        ("--json", tmp_path / "link.json", "(where it leads)"),
+        ("--gif", trained / "replay" / "a.gif", "inside 'replay'"),
+        ("--video", trained / "checkpoints", "the 'checkpoints' folder"),
+        ("--json", exported / "config.yaml", "a file of the howsure export folder"),
+        ("--json", exported / "model.safetensors", "a file of the howsure export folder"),
+    ]:
+        res = run_in_process("evaluate.py", str(trained), "--episodes", "1", flag, str(value))
+        assert_one_line(res, f"{flag} {str(value)!r}", needle, "which only howsure writes", "name another")
+    assert snapshot(trained) == before and snapshot(exported) == export_before
+
+
+def test_evaluate_output_in_an_unwritable_folder_is_refused_before_playing(trained, tmp_path):
+    for flag, value in [("--json", "/proc/x.json"), ("--gif", "/proc/sub/a.gif"), ("--video", "/proc/videos")]:
+        res = run_in_process("evaluate.py", str(trained), "--episodes", "1", flag, value)
+        assert_one_line(res, f"{flag} {value!r}", "cannot create files in '/proc'", "folder you may write to")
+        assert "episode" not in res.stdout  # refused before anything was played
+    assert not list((trained).glob(".howsure-write-test-*"))
+    # an ordinary output file is overwritten on a second run, as users of such tools expect
+    out = tmp_path / "eval.json"
+    for _ in range(2):
+        res = run_in_process("evaluate.py", str(trained), "--episodes", "1", "--json", str(out))
+        assert res.returncode == 0, res.stderr
+    assert '"episodes": 1' in out.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json"]  # the write test leaves nothing
+
+
+def test_export_refuses_a_run_directory_as_its_target(trained, exported, tmp_path):
+    import shutil
+
+    from howsure.export import main as export_main
+
+    other = tmp_path / "other"
+    shutil.copytree(trained, other)
+    before, other_before = snapshot(trained), snapshot(other)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.yaml").write_text("mine: 1\n")
+    for out, needles in [
+        (other, ["is a howsure run directory", "name a new folder", f"{str(other)}-export"]),
+        (trained, ["is the source run directory itself", "name a new folder"]),
+        (trained / "export", ["is inside the source run", "name a new folder"]),
+        (tmp_path / "mine", ["holds a config.yaml of its own", "name a new folder"]),
+        (trained / "summary.json", ["is a file", "name a new folder"]),
+    ]:
+        assert_one_line(run_main(export_main, str(trained), str(out)), f"export target {str(out)!r}", *needles)
+    assert snapshot(trained) == before and snapshot(other) == other_before
+    assert (tmp_path / "mine" / "config.yaml").read_text() == "mine: 1\n"
+    # exporting again into an earlier export replaces it
+    res = run_main(export_main, str(trained / "checkpoints" / "final.pt"), str(exported))
+    assert res.returncode == 0 and "exported" in res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--reps", "0"], ["--reps must be", "got 0"]),
+    (["--reps", "-1"], ["--reps must be", "got -1"]),
+    (["--seed", "-1"], ["--seed must be an integer >= 0, got -1"]),
+    (["--smooth", "-3"], ["--smooth must be 0", "got -3"]),
+    (["--out", "{tmp}/x.txt"], ["matplotlib cannot draw a .txt file", "x.png"]),
+    (["--out", "{tmp}/curves"], ["a file without a suffix", "curves.png"]),
+    (["--out", "{run}/config.yaml"], ["cannot draw a .yaml file"]),
+    (["--out", "{run}/summary.png"], ["would put its JSON at", "summary.json", "only howsure writes"]),
+    (["--out", "{run}/checkpoints/c.png"], ["inside 'checkpoints'", "only howsure writes"]),
+    (["--out", "{tmp}"], ["is a folder; name a file", "curves.png"]),
+    (["--out", "/proc/c.png"], ["cannot create files in '/proc'"]),
+])
+def test_plot_arguments_are_checked_up_front(trained, tmp_path, args, needles):
+    from howsure.plot import main as plot_main
+
+    args = [a.format(tmp=tmp_path, run=trained) for a in args]
+    before = snapshot(trained)
+    assert_one_line(run_main(plot_main, str(trained), *args), *needles)
+    assert snapshot(trained) == before and not list(tmp_path.iterdir())
+
+
+def test_plot_warns_of_a_run_with_a_corrupt_event_file(tmp_path):
+    from howsure.logger import Logger
+    from howsure.plot import main as plot_main
+
+    for seed in range(3):
+        log = Logger(tmp_path / "sweep" / f"seed{seed}")
+        for step in range(0, 1001, 250):
+            log.scalar("eval/episodic_return", step / 10, step)
+        log.close()
+    (bad,) = (tmp_path / "sweep" / "seed1").glob("events.out.tfevents*")
+    bad.write_bytes(b"garbage")
+    res = run_main(plot_main, str(tmp_path / "sweep"), "--reps", "20", "--out", str(tmp_path / "c.png"))
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.strip() == (f"warning: skipped run {str(tmp_path / 'sweep' / 'seed1')!r}: its event file "
+                                  f"{bad.name!r} is corrupt; the plot is of the other runs")
+    assert "eval/episodic_return: 2 runs" in res.stdout and f"wrote {tmp_path / 'c.png'} and" in res.stdout
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"garbage", "it is not a file torch.save wrote"),
+    (b"seed: 0\nagent: dqn\n", "it is not a file torch.save wrote"),
+    (b"", "the file is empty"),
+])
+def test_corrupt_checkpoint_message_is_ours_not_torch_s(trained, tmp_path, content, reason):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "checkpoints" / "final.pt").write_bytes(content)
+    res = run_in_process("evaluate.py", str(run))
+    assert_one_line(res, f"checkpoint {str(run / 'checkpoints' / 'final.pt')!r} is corrupt or not a howsure "
+                    f"checkpoint ({reason}); use another checkpoint of the run", "latest.pt", "or retrain")
+    assert "Weights" not in res.stderr and "torch" not in res.stderr.replace("torch.save", "")

@@ -136,9 +136,10 @@ def test_overwrite_refused_by_a_later_check_keeps_the_old_run(run_copy, capsys):
 
 def test_refused_resume_leaves_config_yaml_byte_identical(run_copy, capsys):
     before = snapshot(run_copy)
-    line = refused(capsys, train.main, ["--resume", str(run_copy), "replay.capacity_steps=1000", "--quiet"])
+    line = refused(capsys, train.main, ["--resume", str(run_copy), "total_steps=400", "replay.capacity_steps=1000",
+                                        "--quiet"])
     assert "capacity" in line
-    line = refused(capsys, train.main, ["--resume", str(run_copy), "agent.name=boot_dqn", "--quiet"])
+    line = refused(capsys, train.main, ["--resume", str(run_copy), "total_steps=400", "agent.name=boot_dqn", "--quiet"])
     assert "boot_dqn" in line
     line = refused(capsys, train.main, ["--resume", str(run_copy), "agent.gamma=2", "--quiet"])
     assert "'agent.gamma'" in line
@@ -313,7 +314,7 @@ CHECKPOINT_CASES = {  # name: (how latest.pt is spoilt, words the one line must 
 def test_malformed_checkpoint_is_one_line(run_copy, capsys, case):
     change, needles = CHECKPOINT_CASES[case]
     path = _edit_checkpoint(run_copy, change)
-    line = refused(capsys, train.main, ["--resume", str(run_copy), "--quiet"])
+    line = refused(capsys, train.main, ["--resume", str(run_copy), "total_steps=400", "--quiet"])
     assert all(n in line for n in needles), line
     if case != "replay named by a path":  # evaluate.py does not read the replay
         line = refused(capsys, evaluate.main, [str(path), "--episodes", "1"])
@@ -364,7 +365,7 @@ def _rewrite(run: Path, change) -> None:
 def test_malformed_replay_is_one_line(run_copy, capsys, case):
     spoil, needles = REPLAY_CASES[case]
     spoil(run_copy)
-    line = refused(capsys, train.main, ["--resume", str(run_copy), "--quiet"])
+    line = refused(capsys, train.main, ["--resume", str(run_copy), "total_steps=400", "--quiet"])
     assert "replay" in line and all(n in line for n in needles), line
 
 
@@ -473,3 +474,24 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path):
         assert header["steps_added"] == state["step"]
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_a_start_refused_once_the_env_is_built_leaves_no_folder(tmp_path, capsys):
+    # the env has to exist before the encoder can tell it gets no images: the run folder exists by then
+    new, kept = tmp_path / "new" / "run", tmp_path / "kept"
+    kept.mkdir()
+    for run_dir in (new, kept):
+        line = refused(capsys, train.main, [*CARTPOLE, "encoder.name=nature_cnn", f"run_dir={run_dir}"])
+        assert "needs image observations" in line
+    assert not new.exists() and (tmp_path / "new").is_dir()  # only the folder this start made goes
+    assert kept.is_dir() and list(kept.iterdir()) == []  # a folder the user made stays, empty
+
+
+def test_a_sweep_folder_given_for_a_run_names_its_runs(trained, tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    for seed in (0, 1):
+        shutil.copytree(trained, sweep / f"seed{seed}")
+    expected = f"it holds 2 runs, e.g. {str(sweep / 'seed0')!r}: pass one of them"
+    assert expected in refused(capsys, train.main, ["--resume", str(sweep), "total_steps=400"])
+    assert expected in refused(capsys, evaluate.main, [str(sweep), "--episodes", "1"])
+    assert evaluate.main([str(sweep / "seed1"), "--episodes", "1"]) == 0  # the run it names plays

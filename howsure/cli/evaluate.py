@@ -18,7 +18,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from howsure import gif, seeding
+from howsure import gif, rundir, seeding
 from howsure.envs.atari import is_atari, protocol
 from howsure.errors import UserError, cli_main
 from howsure.evaluation import (
@@ -74,23 +74,52 @@ def check_args(args: argparse.Namespace) -> None:
             raise UserError(f"--gif {args.gif!r}: name a file ending in .gif, e.g. {str(out.with_suffix('.gif'))!r}")
         check_output_file("--gif", args.gif, "agent.gif")
     if args.video:
-        if Path(args.video).exists() and not Path(args.video).is_dir():
+        video = Path(args.video)
+        if video.exists() and not video.is_dir():
             raise UserError(f"--video {args.video!r} is a file; name a folder for the MP4 files")
-        check_parent_folder("--video", args.video)
+        owned = rundir.owned_file(video)
+        if owned is not None:
+            raise UserError(f"--video {args.video!r} is {owned[0]}, which only howsure writes; name another "
+                            f"folder for the MP4 files, e.g. {str(owned[1] / 'videos')!r}")
+        check_parent_folder("--video", args.video, inside=True)
 
 
 def check_output_file(flag: str, value: str, example: str) -> None:
-    """A file an option will write: not a directory, and not below a file."""
+    """A file an option will write: not a directory, not below a file, not a file of a run directory
+    or an export folder (a config, a checkpoint, ...), in a folder this user may write to."""
     if Path(value).is_dir():
         raise UserError(f"{flag} {value!r} is a directory; name a file, e.g. {str(Path(value) / example)!r}")
+    owned = rundir.owned_file(value)
+    if owned is not None:
+        raise UserError(f"{flag} {value!r} is {owned[0]}, which only howsure writes; name another file, "
+                        f"e.g. {str(owned[1] / example)!r}")
     check_parent_folder(flag, value)
+    try:
+        Path(value).stat()
+    except FileNotFoundError:
+        pass  # a new file (or a link to one): created when the evaluation is done
+    except OSError as err:  # a loop of symbolic links, a name too long, ...
+        raise UserError(f"{flag} {value!r} cannot be written ({err.strerror}); name another file") from None
+    if Path(value).is_file() and not os.access(value, os.W_OK):
+        raise UserError(f"{flag} {value!r} exists and may not be written by this user; name another file")
 
 
-def check_parent_folder(flag: str, value: str) -> None:
-    """The nearest existing folder above a path an option will create must be a folder, not a file."""
-    parent = next((p for p in Path(value).parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
+def check_parent_folder(flag: str, value: str, inside: bool = False) -> None:
+    """The nearest existing folder above a path an option will create must be a folder, not a file,
+    that this user may create files in (tested with a file created and deleted at once), so an
+    unwritable output ends the command before the evaluation plays, not after. inside: `value` is
+    itself a folder the option writes into, tested when it exists."""
+    path = Path(value)
+    candidates = ([path] if inside else []) + list(path.parents)
+    parent = next((p for p in candidates if p.exists()), None)
+    if parent is None:
+        return
+    if not parent.is_dir():
         raise UserError(f"{flag} {value!r}: {str(parent)!r} is a file, not a folder")
+    why = rundir.cannot_create_in(parent)
+    if why is not None:
+        raise UserError(f"{flag} {value!r}: cannot create files in {str(parent)!r} ({why}); "
+                        "name a path in a folder you may write to")
 
 
 @cli_main
