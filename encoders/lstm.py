@@ -17,6 +17,7 @@ The state is one flat float tensor so that replay can store it per step as an op
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from howsure.encoders.grid_cnn import NATURE_MIN_SIZE
@@ -33,7 +34,7 @@ from howsure.errors import UserError
 class LSTMConfig:
     # per-step embedding: auto (frames -> nature_cnn, small grids -> grid_cnn, Dict/Tuple -> parts,
     # else mlp) | mlp | nature_cnn | grid_cnn | parts | detection
-    embed: str = "auto"
+    embed: Literal["auto", "mlp", "nature_cnn", "grid_cnn", "parts", "detection"] = "auto"
     embed_hidden_sizes: tuple[int, ...] = (64,)  # units per MLP embedding layer (vectors)
     embed_features: int = 512  # units out of the nature_cnn or detection embedding
     hidden_size: int = 64  # LSTM units

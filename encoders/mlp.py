@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from torch import nn
 @dataclass(frozen=True)
 class MLPConfig:
     hidden_sizes: tuple[int, ...] = (256, 256)  # units per hidden layer
-    activation: str = "relu"  # relu | tanh | elu
+    activation: Literal["relu", "tanh", "elu"] = "relu"  # checked when the config loads
     layer_norm: bool = False  # LayerNorm before each activation (PQN learns without a target network)
 
 
@@ -22,10 +23,6 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 class MLPEncoder(nn.Module):
     def __init__(self, cfg: MLPConfig, spec):
         super().__init__()
-        if cfg.activation not in _ACTIVATIONS:
-            from howsure.errors import UserError
-
-            raise UserError(f"encoder.mlp.activation must be one of {sorted(_ACTIVATIONS)}, got {cfg.activation!r}")
         self.one_hot = spec.n_obs if spec.discrete_obs else 0
         in_features = self.one_hot or int(np.prod(spec.obs_shape))
         layers: list[nn.Module] = []

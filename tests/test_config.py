@@ -275,3 +275,12 @@ def test_env_kwargs_null_or_empty_drops_a_presets_kwargs(tmp_path):
     # the preset's FrozenLake kwargs would be refused by CartPole; dropped, the next check speaks
     res = run_in_process("train.py", *FROZENLAKE, f"run_dir={tmp_path}/r", "env.id=CartPole-v1", "env.kwargs=null")
     assert_one_line(res, "tabular_q needs a discrete observation space", "CartPole-v1")
+
+
+@pytest.mark.parametrize("preset, override, needle", [
+    ("configs/dqn_cartpole.yaml", "encoder.mlp.activation=gelu", "'encoder.mlp.activation' must be one of"),
+    ("configs/drqn_cartpole_novel.yaml", "encoder.lstm.embed=foo", "'encoder.lstm.embed' must be one of"),
+])
+def test_encoder_choices_are_checked_when_the_config_loads(preset, override, needle):
+    with pytest.raises(UserError, match=needle):
+        wiring.load(preset, [override])
