@@ -25,18 +25,23 @@ from howsure import envs, rundir, tracking, wiring
 from howsure.errors import UserError
 from howsure.evaluation import evaluate_agent, load_run, make_eval_envs
 from howsure.runtime import resolve_auto
-from howsure.training import load_resume, prepare_run_dir
+from howsure.training import Hooks, load_resume, prepare_run_dir
 from howsure.training import train as run_training
+
+__all__ = ["Hooks", "Policy", "load", "train"]
 
 
 def train(config: str | Path | None = None, overrides: Sequence[str] = (), *, resume: str | Path | None = None,
-          overwrite: bool = False) -> tuple[Path, dict]:
+          overwrite: bool = False, hooks: Hooks | None = None) -> tuple[Path, dict]:
     """Train one run and return (run directory, summary).
 
     config: a preset's name (`dqn_cartpole`) or a YAML file; overrides: `key=value` strings, as on
     the command line (`run_dir=...` picks the folder). resume: continue that run directory from its
     latest checkpoint instead (overrides apply to it, config must be None). The summary holds
     `step`, `episodes`, `best_eval_return`, `recent_return`, `wall_seconds` and `interrupted`.
+    hooks: callbacks into the loop (howsure.training.Hooks, importable from here): on_start(agent,
+    spec), on_chunk(chunk, step), on_episode((return, discounted, length), step) and on_eval(step,
+    mean return); on_episode and on_eval stop the run, with its final checkpoint, by returning True.
     """
     overrides = list(overrides)
     if (config is None) == (resume is None):
@@ -64,10 +69,15 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), *, re
         cfg, switches = resolve_auto(cfg)
         if switches:
             print(f"auto switches on this CPU: {', '.join(f'{k}={v}' for k, v in switches.items())}")
-        runner = run_training
+        # each runner writes config.yaml once its checks pass
         if cfg.distributed.actors > 0:  # Ray is imported only on this path
-            from howsure.distributed import train_distributed as runner
-        summary = runner(cfg, run_dir, state, replace=replace)  # writes config.yaml once its checks pass
+            if hooks is not None:
+                raise UserError("hooks run inside the local training loop: train with distributed.actors=0 to use them")
+            from howsure.distributed import train_distributed
+
+            summary = train_distributed(cfg, run_dir, state, replace=replace)
+        else:
+            summary = run_training(cfg, run_dir, state, replace=replace, hooks=hooks)
     except BaseException:
         if resume is None:
             rundir.discard_unused(run_dir, made)

@@ -85,13 +85,16 @@ def learner_view(agent_cfg, rewards: np.ndarray, terminated: np.ndarray,
 
 @dataclass
 class Hooks:
-    """Callbacks into the loop for callers that watch or stop a run (benchmarks, tests)."""
+    """Callbacks into the loop for callers that watch or stop a run (howsure.api.train, benchmarks,
+    tests)."""
     # once the agent is built, before the first step: (agent, env spec)
     on_start: Callable[[object, object], None] | None = None
     # after each chunk is stored, before its episodes are counted: (chunk, agent step after it)
     on_chunk: Callable[[Chunk, int], None] | None = None
     # each finished training episode: ((return, discounted return, length), agent step); True stops the run
     on_episode: Callable[[tuple[float, float, int], int], bool] | None = None
+    # after each periodic evaluation: (agent step, its mean return); True stops the run (final checkpoint)
+    on_eval: Callable[[int, float], bool] | None = None
 
 
 def train(cfg: config.Config, run_dir: Path, resume: dict | None = None, replace: bool = False,
@@ -234,6 +237,8 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
                     if learner is not None:
                         learner.drain()
                     if evaluate_keep_best(agent, eval_envs, cfg, step, logger, loop, save_checkpoint, wall=wall()):
+                        break
+                    if hooks.on_eval is not None and hooks.on_eval(step, loop.evals[-1][1]):
                         break
                 if crossed(before, step, cfg.checkpoint_every_steps):
                     save_checkpoint(step, "latest")

@@ -103,3 +103,24 @@ def test_recurrent_state_is_kept_between_acts_and_cleared_by_reset(tmp_path):
     assert torch.allclose(memory.get(1), first)  # from a cleared state, the same step again
     policy.act(np.stack([obs, obs]))  # a batch of another size starts every row afresh
     assert torch.allclose(memory.get(2), first.expand(2, -1))
+
+
+def test_hooks_watch_the_run_and_stop_it(tmp_path):
+    from howsure.api import Hooks
+
+    seen: dict[str, list] = {"evals": [], "episodes": []}
+
+    def on_eval(step, mean):
+        seen["evals"].append((step, mean))
+        return step >= 400  # stop at the second evaluation
+
+    hooks = Hooks(on_eval=on_eval, on_episode=lambda ep, step: seen["episodes"].append((ep, step)) and False)
+    run_dir, summary = train("configs/dqn_cartpole.yaml", [*SHORT, "total_steps=2000", "eval.every_steps=200",
+                                                           f"run_dir={tmp_path / 'run'}"], hooks=hooks)
+    assert [s for s, _ in seen["evals"]] == [200, 400]
+    assert summary["best_eval_return"] == max(mean for _, mean in seen["evals"])  # the means the loop logged
+    assert summary["step"] == 400 and not summary["interrupted"] and (run_dir / "checkpoints" / "final.pt").is_file()
+    assert len(seen["episodes"]) == summary["episodes"] and all(length >= 8 for (_, _, length), _ in seen["episodes"])
+    with pytest.raises(UserError, match="distributed.actors=0"):
+        train("configs/dqn_cartpole.yaml", [*SHORT, "distributed.actors=1", f"run_dir={tmp_path / 'ray'}"], hooks=hooks)
+    assert not (tmp_path / "ray").exists()
