@@ -20,10 +20,11 @@ from typing import Sequence
 
 import gymnasium as gym
 import numpy as np
+import torch
 
-from howsure import envs, rundir, tracking, wiring
+from howsure import envs, rundir, seeding, tracking, wiring
 from howsure.errors import UserError
-from howsure.evaluation import evaluate_agent, load_run, make_eval_envs
+from howsure.evaluation import check_renders, evaluate_agent, load_run, make_eval_envs
 from howsure.runtime import resolve_auto
 from howsure.training import Hooks, load_resume, prepare_run_dir
 from howsure.training import train as run_training
@@ -42,8 +43,10 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), *, re
     hooks: callbacks into the loop (howsure.training.Hooks, importable from here): on_start(agent,
     spec), on_chunk(chunk, step), on_episode((return, discounted, length), step) and on_eval(step,
     mean return); on_episode and on_eval stop the run, with its final checkpoint, by returning True.
+    torch's thread count is the run's (`torch_threads`) while it trains and restored afterwards;
+    `flush_denormal` and `reuse_freed_memory` are process-wide settings that stay as the run set them.
     """
-    overrides = list(overrides)
+    overrides = _overrides(overrides)
     if (config is None) == (resume is None):
         raise UserError("train() takes a config (a preset's name or a YAML file) or resume=RUN_DIR, one of the two")
     if resume is not None:
@@ -64,6 +67,7 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), *, re
         made = not (cfg.run_dir and Path(cfg.run_dir).exists())
         cfg, run_dir = prepare_run_dir(cfg, overwrite)  # locks the run directory
         state = None
+    threads = torch.get_num_threads()
     try:
         replace = bool(overwrite and resume is None and rundir.entries(run_dir))
         cfg, switches = resolve_auto(cfg)
@@ -84,15 +88,32 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), *, re
         raise
     finally:
         rundir.release(run_dir)
+        torch.set_num_threads(threads)
     return run_dir, summary
+
+
+def _overrides(overrides: Sequence[str]) -> list[str]:
+    if isinstance(overrides, str):
+        raise UserError(f"overrides={overrides!r}: pass a list of key=value strings, e.g. [{overrides!r}]")
+    return list(overrides)
+
+
+def _count(name: str, value, least: int) -> int:
+    """A whole number of at least `least` (episodes, seeds, draws), or a one-line UserError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise UserError(f"{name}={value!r}: a whole number of at least {least}")
+    return int(value)
 
 
 def load(path: str | Path, *, seed: int | None = None, overrides: Sequence[str] = ()) -> Policy:
     """A trained agent from a run directory (its final or latest checkpoint), a checkpoint file
-    (`RUN/checkpoints/best.pt`) or an export folder (`pretrained/pong`). seed: where its acting
-    randomness (epsilon, dropout draws) starts, default the run's seed; overrides: `key=value`
-    strings for settings that do not change the network, e.g. `device=cpu` for a GPU-trained run."""
-    cfg, agent, meta = load_run(str(path), list(overrides), seed=seed)
+    (`RUN/checkpoints/best.pt`) or an export folder (`pretrained/pong`). seed: where its epsilon
+    draws start, default the run's seed (`evaluate()` reseeds from its own seed); overrides:
+    `key=value` strings for settings that do not change the network, e.g. `device=cpu` for a
+    GPU-trained run."""
+    if seed is not None:
+        seed = _count("seed", seed, 0)
+    cfg, agent, meta = load_run(str(path), _overrides(overrides), seed=seed)
     return Policy(cfg, agent, int(meta.get("step", 0)))
 
 
@@ -114,27 +135,52 @@ class Policy:
 
     def make_env(self, render_mode: str | None = None) -> gym.Env:
         """One env as the run's config describes it (id, wrappers, Atari preprocessing and frame
-        stack): its observations are what `act` expects. render_mode: "rgb_array" or "human"."""
+        stack): its observations are what `act` expects. render_mode: "rgb_array" or "human".
+        Runs on ale-py's C++ vector env (env.backend=ale_vector) get gymnasium's Atari env: the same
+        screens, but other games of the same seeds than `evaluate()` plays."""
+        if render_mode is not None:
+            check_renders(self.config.env, render_mode, "render_mode")
         return envs.make_env(self.config.env, render_mode=render_mode)
 
     def _batch(self, obs) -> tuple[np.ndarray, bool]:
-        arr = np.asarray(obs)
+        takes = ("a state index or a batch of them" if self.agent.spec.discrete_obs
+                 else f"{self.obs_shape} or a batch (N, *{self.obs_shape})")
+        want = f"this agent takes {takes} from the env make_env() builds"
+        try:
+            arr = np.asarray(obs.cpu() if isinstance(obs, torch.Tensor) else obs)
+        except ValueError:  # a ragged list
+            raise UserError(f"observations of uneven shapes: {want}") from None
+        if arr.dtype.kind not in "biuf":
+            raise UserError(f"observation of {arr.dtype} values: {want}")
         if arr.shape == self.obs_shape:
-            return arr[None], True
-        if arr.shape[1:] == self.obs_shape:
-            return arr, False
-        raise UserError(f"observation of shape {arr.shape}: this agent takes {self.obs_shape} or a batch "
-                        f"(N, {', '.join(map(str, self.obs_shape))}) from the env policy.make_env() builds")
+            arr, single = arr[None], True
+        elif arr.shape[1:] == self.obs_shape and len(arr):
+            single = False
+        else:
+            raise UserError(f"observation of shape {arr.shape}: {want}")
+        if self.agent.spec.discrete_obs:  # a state index into the Q-table
+            n = self.agent.spec.n_obs
+            bad = arr[(arr != np.round(arr)) | (arr < 0) | (arr >= n)]
+            if bad.size:
+                raise UserError(f"observation {bad[0].item()!r}: this env's states are whole numbers from 0 to {n - 1}")
+        return arr, single
+
+    def _epsilon(self, epsilon: float | None) -> float:
+        if epsilon is None:
+            return self.config.eval.epsilon
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.number)) or not 0 <= epsilon <= 1:
+            raise UserError(f"epsilon={epsilon!r}: a probability, between 0 and 1")
+        return float(epsilon)
 
     def act(self, obs, epsilon: float | None = None):
         """The action for one observation (an int), or actions for a batch (an int array).
         epsilon: the chance of a random action; None plays as evaluate.py does (the config's
-        `eval.epsilon`: 0 for most presets, 0.01-0.05 for the Atari ones), 0.0 is greedy. Agents with a
-        recurrent encoder keep a state per batch row: call `reset()` when an episode starts."""
+        `eval.epsilon`: 0 for most presets, 0.01-0.05 for the Atari ones), 0.0 takes no random action
+        (a bayes_dqn with eval_dropout still acts on the mean of its dropout draws, which torch's
+        global generator draws). Agents with a recurrent encoder keep a state per batch row: call
+        `reset()` when an episode starts."""
         batch, single = self._batch(obs)
-        eps = self.config.eval.epsilon if epsilon is None else float(epsilon)
-        if not 0.0 <= eps <= 1.0:
-            raise UserError(f"epsilon={eps}: a probability, between 0 and 1")
+        eps = self._epsilon(epsilon)
         if len(batch) != self._rows:
             self.reset(len(batch))
         actions = self.agent.act(batch, self.step, epsilon=eps)
@@ -148,22 +194,28 @@ class Policy:
     def uncertainty(self, obs, draws: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) of Q per action over the agent's posterior (dropout draws or heads), each
         (n_actions,) for one observation or (N, n_actions) for a batch; std is the epistemic
-        uncertainty. Only agents that report it (bayes_dqn, boot_dqn) and not with an LSTM encoder."""
+        uncertainty. Only agents with a posterior (bayes_dqn, boot_dqn), and not with an LSTM
+        encoder. draws: dropout draws (bayes_dqn; default its `n_draws`)."""
         batch, single = self._batch(obs)
-        spread = self.agent.q_spread(batch, draws) if self.reports_uncertainty else None
+        if draws is not None:
+            draws = _count("draws", draws, 1)
+        spread = self.agent.q_spread(batch, draws)
         if spread is None:
-            why = ("its recurrent encoder's state belongs to an episode" if self.reports_uncertainty
+            why = ("its LSTM's state belongs to the episode being played" if getattr(self.agent, "memory", None)
                    else "it has no posterior; bayes_dqn and boot_dqn do")
-            raise UserError(f"agent {self.config.agent.name!r} gives no Q spread here: {why}")
+            raise UserError(f"agent {self.config.agent.name!r} gives no Q spread: {why}")
         mean, std = spread
         return (mean[0], std[0]) if single else (mean, std)
 
     def evaluate(self, episodes: int = 10, seed: int = 0, epsilon: float | None = None) -> list[float]:
-        """Raw returns of `episodes` full episodes on the config's evaluation envs, seeded from
-        `seed` as `evaluate.py --seed` seeds them; a recurrent state `act` holds is kept."""
-        if episodes < 1:
-            raise UserError(f"episodes={episodes}: at least 1")
-        eps = self.config.eval.epsilon if epsilon is None else float(epsilon)
+        """Raw returns of `episodes` full episodes on the config's evaluation envs, seeded as
+        `evaluate.py --seed` seeds them: the envs, the agent's epsilon draws and the global
+        generators (random, NumPy, torch) start from `seed`, so a call repeats its games. A
+        recurrent state `act` holds is kept."""
+        episodes, seed = _count("episodes", episodes, 1), _count("seed", seed, 0)
+        eps = self._epsilon(epsilon)
+        self.agent.reseed(seed)
+        seeding.seed_everything(seed)
         eval_envs = make_eval_envs(self.config)
         try:
             with self.agent.evaluating():

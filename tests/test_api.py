@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -124,3 +125,56 @@ def test_hooks_watch_the_run_and_stop_it(tmp_path):
     with pytest.raises(UserError, match="distributed.actors=0"):
         train("configs/dqn_cartpole.yaml", [*SHORT, "distributed.actors=1", f"run_dir={tmp_path / 'ray'}"], hooks=hooks)
     assert not (tmp_path / "ray").exists()
+
+
+def test_evaluate_repeats_its_games_as_evaluate_py_plays_them(tmp_path):
+    from tests.conftest import run_in_process
+
+    run_dir, _ = train("configs/dqn_cartpole.yaml", [*SHORT, f"run_dir={tmp_path / 'run'}"])
+    policy = load(run_dir)
+    first = policy.evaluate(episodes=3, seed=4, epsilon=0.5)  # half the actions random
+    policy.act(np.zeros(4), epsilon=1.0)  # draws that move the agent's generator on
+    assert policy.evaluate(episodes=3, seed=4, epsilon=0.5) == first
+    out = tmp_path / "eval.json"
+    res = run_in_process("evaluate.py", str(run_dir), "--episodes", "3", "--seed", "4", "--epsilon", "0.5",
+                         "--json", str(out))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(out.read_text())["returns"] == first
+
+
+def test_bootstrapped_heads_give_a_spread_and_train_restores_threads(tmp_path):
+    torch.set_num_threads(2)
+    run_dir, _ = train("configs/boot_dqn_cartpole.yaml", [*SHORT, "torch_threads=1", f"run_dir={tmp_path / 'run'}"])
+    assert torch.get_num_threads() == 2  # the run's torch_threads=1 held while it trained only
+    policy = load(run_dir)
+    obs, _ = policy.make_env().reset(seed=0)
+    mean, std = policy.uncertainty(obs)
+    assert mean.shape == (2,) and (std > 0).all()  # the heads disagree
+
+
+@pytest.fixture(scope="module")
+def nchain_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("api") / "nchain"
+    train("configs/tabular_nchain.yaml", ["total_steps=200", f"run_dir={run_dir}", "log.quiet=true"])
+    return run_dir
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda p: p.act(-1), "whole numbers from 0 to 4"),
+    (lambda p: p.act(2.5), "observation 2.5"),
+    (lambda p: p.act([0, 5]), "observation 5"),
+    (lambda p: p.act("a"), "<U1 values"),
+    (lambda p: p.act([[0, 1], [2]]), "uneven shapes"),
+    (lambda p: p.act(np.zeros((0,), dtype=np.int64)), "shape (0,)"),
+    (lambda p: p.act(1, epsilon="a"), "a probability"),
+    (lambda p: p.evaluate(2.5), "episodes=2.5"),
+    (lambda p: p.evaluate(1, seed=-1), "seed=-1"),
+    (lambda p: p.uncertainty(1, draws=0), "draws=0"),
+    (lambda p: p.make_env(render_mode="rgb_array"), "cannot draw"),
+])
+def test_bad_policy_input_is_one_line(nchain_run, call, needle):
+    run_dir = nchain_run
+    with pytest.raises(UserError, match=re.escape(needle)):
+        call(load(run_dir))
+    with pytest.raises(UserError, match="a list of key=value strings"):
+        load(run_dir, overrides="device=cpu")
