@@ -125,7 +125,7 @@ class BayesDQNAgent(DQNAgent):
         self.mask_seed = int(self.rng.integers(2**62)) if cfg.mask_bootstrap < 1.0 else 0
         self._episode_noise: Noise = {}  # thompson_episode: rows = envs, held until begin_episode
         self._last_std = np.zeros(0)
-        self._sums = {"train": [0.0, 0], "eval": [0.0, 0]}
+        self._sums = [0.0, 0]  # epistemic std of training acts since the last act_metrics()
         self._std_scale = 0.0  # running max of the std (the video's uncertainty bar)
 
     def build_network(self) -> nn.Module:
@@ -202,9 +202,9 @@ class BayesDQNAgent(DQNAgent):
             explore = self.rng.random(n) < eps
             actions[explore] = self.rng.integers(0, self.spec.n_actions, size=int(explore.sum()))
         self._last_std = std
-        acc = self._sums["train" if training else "eval"]
-        acc[0] += float(std.sum())
-        acc[1] += n
+        if training:  # evaluations log their own mean (howsure/training.py, evaluate_and_log)
+            self._sums[0] += float(std.sum())
+            self._sums[1] += n
         self._std_scale = max(self._std_scale, float(std.max()))
         return actions
 
@@ -223,13 +223,9 @@ class BayesDQNAgent(DQNAgent):
         return self._std_scale
 
     def act_metrics(self) -> dict[str, float]:
-        out = {}
-        for kind, tag in (("train", "uncertainty/epistemic_std"), ("eval", "uncertainty/eval_epistemic_std")):
-            total, count = self._sums[kind]
-            if count:
-                out[tag] = total / count
-            self._sums[kind] = [0.0, 0]
-        return out
+        total, count = self._sums
+        self._sums = [0.0, 0]
+        return {"uncertainty/epistemic_std": total / count} if count else {}
 
     def schedule_metrics(self, step: int) -> dict[str, float]:
         return {"charts/epsilon": self.cfg.epsilon_floor}

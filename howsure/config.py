@@ -77,6 +77,9 @@ class LogConfig:
     track: bool = False  # mirror TensorBoard to Weights & Biases (train.py --track; howsure/tracking.py)
     wandb_project: str = "howsure"
     wandb_entity: str = ""  # empty: wandb's default entity
+    # keys TensorBoard's HParams table shows even at their default value (a grid sweep sets its
+    # swept keys, so a point at the default is not an empty cell)
+    hparams: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -478,6 +481,10 @@ def validate(cfg: Config, check_machine: bool = True) -> None:
     if getattr(cfg.agent, "lr_decay_steps", None) == "time_limit" and cfg.time_limit_minutes is None:
         raise UserError("agent.lr_decay_steps=time_limit anneals over the wall-clock cap, and this run has none: "
                         "set time_limit_minutes, or give lr_decay_steps a number of agent steps")
+    for key in cfg.log.hparams:
+        if key == "log.hparams" or lookup(cfg, key) is _MISSING or dataclasses.is_dataclass(lookup(cfg, key)):
+            raise UserError(f"log.hparams names {key!r}, which is not a config value of this run; name dotted "
+                            "keys such as agent.lr")
     check_device(cfg.device, check_machine)
 
 

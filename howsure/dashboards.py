@@ -36,7 +36,7 @@ REPLAY_KEYS = {
     "sequence": (),
 }
 # where a run is written and whether a progress bar shows: not hyperparameters
-NOT_HPARAMS = ("run_dir", "log.quiet")
+NOT_HPARAMS = ("run_dir", "log.quiet", "log.hparams")
 METRIC_BEST, METRIC_FINAL = "hparams/best_eval_return", "hparams/final_eval_return"
 SPS_TAG, SPS_WARMUP_TAG = "charts/SPS", "charts/SPS_warmup"
 VIDEO_TAG = "eval/video"
@@ -110,13 +110,14 @@ def _hparam_value(value: Any) -> bool | int | float | str:
 
 def hparams_of(cfg: config.Config, used: dict) -> dict[str, bool | int | float | str]:
     """seed, agent and env, then every used config leaf whose value differs from the default of
-    its dataclass (the defaults of the same agent)."""
+    its dataclass (the defaults of the same agent), and the keys named in log.hparams whatever
+    their value."""
     defaults = flatten(config.to_dict(wiring.from_dict({"agent": {"name": cfg.agent.name}})))
     out: dict[str, bool | int | float | str] = {"seed": cfg.seed, "agent": cfg.agent.name, "env": cfg.env.id}
     for key, value in flatten(used).items():
         if key in NOT_HPARAMS or key in ("seed", "agent.name", "env.id"):
             continue
-        if key not in defaults or defaults[key] != value:
+        if key not in defaults or defaults[key] != value or key in cfg.log.hparams:
             out[key] = _hparam_value(value)
     return out
 

@@ -195,6 +195,14 @@ class EnvActor:
         self.stepper.close()
 
 
+def check_cpus(d, have: float) -> None:
+    """The actors must fit the Ray CPUs there are (else Ray would wait for them forever)."""
+    if d.actors * d.cpus_per_actor > have + 1e-9:
+        raise UserError(f"{d.actors} actors x distributed.cpus_per_actor={d.cpus_per_actor} need "
+                        f"{d.actors * d.cpus_per_actor:g} Ray CPUs, the cluster has {have:g}; lower "
+                        "distributed.cpus_per_actor (0.5 packs two on a core) or add worker nodes")
+
+
 class ActorPool:
     """The N actors, each with one chunk in flight; re-creates an actor that fails."""
 
@@ -202,11 +210,7 @@ class ActorPool:
         import ray
 
         d = cfg.distributed
-        have = ray.cluster_resources().get("CPU", 0.0)
-        if d.actors * d.cpus_per_actor > have + 1e-9:
-            raise UserError(f"{d.actors} actors x distributed.cpus_per_actor={d.cpus_per_actor} need "
-                            f"{d.actors * d.cpus_per_actor:g} Ray CPUs, the cluster has {have:g}; lower "
-                            "distributed.cpus_per_actor (0.5 packs two on a core) or add worker nodes")
+        check_cpus(d, ray.cluster_resources().get("CPU", 0.0))
         self.cfg, self.cfg_yaml = cfg, config.to_yaml(cfg)
         self.remote_cls = ray.remote(num_cpus=d.cpus_per_actor, max_restarts=0)(EnvActor)
         self.epsilons = actor_epsilons(cfg)
@@ -377,8 +381,11 @@ def train_distributed(cfg: config.Config, run_dir: Path, resume: dict | None = N
         raise UserError(f"replay.kind={cfg.replay.kind} with n_step={cfg.replay.n_step} "
                         "needs each env's steps in order, but actors' chunks interleave; use "
                         "replay.kind=uniform replay.n_step=1 with distributed.actors > 0")
+    # before the run directory is written, so a refused start leaves none
     if head := head_to_probe(d.address):
-        _check_reachable(head)  # before the run directory is written, so a refused start leaves none
+        _check_reachable(head)
+    elif not (d.address or os.environ.get("RAY_ADDRESS")):
+        check_cpus(d, float(os.cpu_count() or 1))  # connect() starts a local Ray with every core
     cfg, _ = resolve_auto(cfg)
     configure_torch(cfg)
     seeding.seed_everything(cfg.seed)

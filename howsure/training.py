@@ -232,7 +232,8 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
                 if limit_s is not None and wall() >= limit_s:
                     loop.time_limit_step = step
                     break
-                # evaluate / checkpoint
+                # evaluate / checkpoint (their time is left out of charts/SPS: t_log moves past it)
+                paused = time.perf_counter()
                 if eval_envs is not None and crossed(before, step, cfg.eval.every_steps):
                     if learner is not None:
                         learner.drain()
@@ -242,6 +243,7 @@ def run_loop(cfg: config.Config, run_dir: Path, spec, agent, buffer, source: Exp
                         break
                 if crossed(before, step, cfg.checkpoint_every_steps):
                     save_checkpoint(step, "latest")
+                t_log += time.perf_counter() - paused
                 if stop.raised:
                     interrupted = True
                     break
@@ -340,16 +342,20 @@ def evaluate_and_log(agent, eval_envs, cfg: config.Config, step: int, logger: Lo
     def keep(episode: int, obs: np.ndarray) -> None:
         if episode == 0 and len(first) < dashboards.SPREAD_MAX_STATES:
             first.append(np.array(obs))
+    stds: list[float] | None = [] if agent.reports_uncertainty else None  # per episode, mean over its steps
     with agent.evaluating():  # a recurrent agent's training-env state is kept apart
         episodes = evaluate_agent(agent, eval_envs, cfg.eval.episodes, cfg.eval.epsilon,
-                                  seed=seed, step=step, gamma=cfg.agent.gamma, on_obs=keep)
+                                  seed=seed, step=step, gamma=cfg.agent.gamma, on_obs=keep, uncertainty=stds)
     dashboards.log_uncertainty(logger, agent, first, step)  # bayes_dqn, boot_dqn: histogram and Q band
     returns = [e.episodic_return for e in episodes]
     mean = float(np.mean(returns))
-    logger.scalars({"eval/episodic_return": mean, "eval/episodic_return_std": float(np.std(returns)),
-                    "eval/episodic_return_min": float(np.min(returns)),
-                    "eval/episodic_return_max": float(np.max(returns)),
-                    "eval/discounted_return": float(np.mean([e.discounted_return for e in episodes]))}, step)
+    scalars = {"eval/episodic_return": mean, "eval/episodic_return_std": float(np.std(returns)),
+               "eval/episodic_return_min": float(np.min(returns)), "eval/episodic_return_max": float(np.max(returns)),
+               "eval/discounted_return": float(np.mean([e.discounted_return for e in episodes]))}
+    if stds:  # the epistemic std of the chosen actions over every step of this evaluation
+        lengths = [e.length for e in episodes]
+        scalars["uncertainty/eval_epistemic_std"] = float(np.dot(stds, lengths) / sum(lengths))
+    logger.scalars(scalars, step)
     loop.record_eval(step, mean, wall)  # wall: seconds of training before it
     if dashboards.video_due(cfg, len(loop.evals)):  # the first episode, replayed on a rendering env
         frames, fps = dashboards.eval_video(agent, cfg, seed=seed, step=step)

@@ -96,7 +96,8 @@ def test_ucb_with_zero_kappa_and_evaluation_act_on_the_mean():
     std = agent.last_epistemic_std()
     assert std.shape == (32,) and (std > 0).all()
     metrics = agent.act_metrics()
-    assert metrics["uncertainty/epistemic_std"] > 0 and metrics["uncertainty/eval_epistemic_std"] > 0
+    assert metrics["uncertainty/epistemic_std"] > 0  # the training act; evaluations log their own
+    assert "uncertainty/eval_epistemic_std" not in metrics
     assert agent.act_metrics() == {}  # reset after each read
 
     deterministic = agent_for("agent.eval_dropout=false")
@@ -448,3 +449,16 @@ def test_ucb_bonus_counts_the_epinet_even_when_it_does_not_act():
     expected = base.mean(0) + 0.5 * (base + index_part).std(0, unbiased=False)
     np.testing.assert_array_equal(actions, expected.argmax(1).numpy())
     assert (actions != (base.mean(0) + 0.5 * base.std(0, unbiased=False)).argmax(1).numpy()).any()
+
+
+def test_evaluation_uncertainty_is_logged_at_every_evaluation(tmp_path):
+    from howsure.cli import train
+
+    run = tmp_path / "run"
+    assert train.main(["--config", "configs/bayes_dqn_cartpole.yaml", "total_steps=600", "eval.every_steps=200",
+                       "eval.episodes=2", "eval.num_envs=2", "log.every_steps=500", "agent.learning_starts_steps=100",
+                       "eval.video_every_evals=0", "checkpoint_replay=false", f"run_dir={run}", "--quiet"]) == 0
+    tags = read_scalars(run)
+    assert [s for s, _ in tags["uncertainty/eval_epistemic_std"]] == [200, 400, 600]  # with its evaluation
+    assert all(v > 0 for _, v in tags["uncertainty/eval_epistemic_std"])
+    assert [s for s, _ in tags["uncertainty/epistemic_std"]] == [500]  # training acts, at the log steps

@@ -284,3 +284,15 @@ def test_env_kwargs_null_or_empty_drops_a_presets_kwargs(tmp_path):
 def test_encoder_choices_are_checked_when_the_config_loads(preset, override, needle):
     with pytest.raises(UserError, match=needle):
         wiring.load(preset, [override])
+
+
+def test_log_hparams_keeps_a_key_at_its_default_in_the_hparams_table():
+    from howsure import dashboards
+
+    plain = wiring.load("configs/dqn_cartpole.yaml", ["agent.gamma=0.99"])  # the schema's default
+    listed = wiring.load("configs/dqn_cartpole.yaml", ["agent.gamma=0.99", "log.hparams=[agent.gamma]"])
+    assert "agent.gamma" not in dashboards.hparams_of(plain, config.to_dict(plain))
+    assert dashboards.hparams_of(listed, config.to_dict(listed))["agent.gamma"] == 0.99
+    assert "log.hparams" not in dashboards.hparams_of(listed, config.to_dict(listed))
+    with pytest.raises(UserError, match="log.hparams names 'agent.gama'"):
+        wiring.load("configs/dqn_cartpole.yaml", ["log.hparams=[agent.gama]"])

@@ -234,3 +234,13 @@ def test_an_unreachable_head_is_one_line_and_leaves_a_run_that_can_start_again(t
     for _ in range(2):  # the second start is refused for the same reason, not for a half-made run
         assert_one_line(run_in_process("train.py", *argv), "cannot reach the Ray head at '127.0.0.1:1'")
     assert not (run / "config.yaml").exists() and not list(run.glob("events.*"))
+
+
+def test_more_actors_than_cpus_is_refused_before_the_run_folder_is_made(tmp_path):
+    from tests.conftest import assert_one_line, run_in_process
+
+    run = tmp_path / "run"
+    res = run_in_process("train.py", "--config", "configs/dqn_cartpole.yaml", "distributed.actors=1000",
+                         "total_steps=300", f"run_dir={run}", "--quiet", env={"RAY_ADDRESS": ""})
+    assert_one_line(res, "1000 actors", "need 1000 Ray CPUs")
+    assert not run.exists()

@@ -175,3 +175,18 @@ def test_print_config_shows_every_key_with_the_overrides_and_creates_nothing(tmp
     assert list(tmp_path.iterdir()) == []  # no run directory, no runs/ folder
     res = run_in_process("train.py", "--config", "configs/dqn_cartpole.yaml", "agent.lrr=1", "--print-config")
     assert res.returncode == 2 and "agent.lrr" in res.stderr
+
+
+def test_sps_leaves_out_the_time_evaluations_take(tmp_path):
+    import time
+
+    from howsure.api import Hooks, train
+
+    # each evaluation is held for 3 s: an interval of 50 steps that counted it would read < 17 steps/s
+    hooks = Hooks(on_eval=lambda step, mean: time.sleep(3.0) or False)
+    run_dir, _ = train("configs/dqn_cartpole.yaml", ["total_steps=300", "agent.learning_starts_steps=100",
+                                                     "eval.every_steps=100", "eval.episodes=1", "log.every_steps=50",
+                                                     "log.quiet=true", "checkpoint_replay=false",
+                                                     f"run_dir={tmp_path / 'run'}"], hooks=hooks)
+    sps = [v for _, v in read_scalars(run_dir)["charts/SPS"]]
+    assert len(sps) >= 3 and min(sps) > 17
