@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, ContextManager
@@ -33,6 +34,17 @@ def epsilon_greedy(rng: np.random.Generator, n_actions: int, eps: float, greedy,
     if explore.any():
         actions[explore] = rng.integers(0, n_actions, size=int(explore.sum()))
     return actions
+
+
+def state_dict_mismatch(err: Exception) -> str:
+    """The first informative line of torch's load_state_dict error, shortened: its first line is
+    only "Error(s) in loading state_dict for QNetwork:", the size mismatch or missing key follows."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
+        lines = lines[1:]
+    text = lines[0] if lines else type(err).__name__
+    text = re.sub(r"torch\.Size\((\[[^\]]*\])\)", r"\1", text)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def gradient_step(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], loss: torch.Tensor,

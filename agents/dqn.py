@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon, epsilon_greedy, gradient_step
+from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon, epsilon_greedy, gradient_step, state_dict_mismatch
 from howsure.agents.heads import QHead, QNetwork
 from howsure.agents.recurrent import RecurrentMemory, is_recurrent, unroll
 from howsure.encoders import make_encoder
@@ -248,7 +248,7 @@ class DQNAgent(AnnealedEpsilon, Agent):
             self.target.load_state_dict(state["target"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, KeyError, ValueError) as err:
-            raise UserError(f"checkpoint weights do not fit this network ({str(err).splitlines()[0][:100]}); "
+            raise UserError(f"checkpoint weights do not fit this network ({state_dict_mismatch(err)}); "
                             "keep the encoder/agent settings the checkpoint was trained with") from None
         self.updates = int(state["updates"])
         super().load_state_dict(state)

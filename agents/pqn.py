@@ -21,7 +21,15 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from howsure.agents.base import Agent, AgentConfig, AnnealedEpsilon, epsilon_greedy, gradient_step, linear_schedule
+from howsure.agents.base import (
+    Agent,
+    AgentConfig,
+    AnnealedEpsilon,
+    epsilon_greedy,
+    gradient_step,
+    linear_schedule,
+    state_dict_mismatch,
+)
 from howsure.agents.heads import QHead, QNetwork
 from howsure.encoders import make_encoder
 from howsure.replay.batch import Batch
@@ -188,7 +196,7 @@ class PQNAgent(AnnealedEpsilon, Agent):
             if self.q_target is not None:  # a checkpoint from before the switch: refreshed from the online net
                 self.q_target.load_state_dict(state.get("q_target", state["q"]))
         except (RuntimeError, KeyError, ValueError) as err:
-            raise UserError(f"checkpoint weights do not fit this network ({str(err).splitlines()[0][:100]}); "
+            raise UserError(f"checkpoint weights do not fit this network ({state_dict_mismatch(err)}); "
                             "keep the encoder/agent settings the checkpoint was trained with") from None
         self.updates = int(state["updates"])
         self.steps_seen = int(state.get("steps_seen", 0))

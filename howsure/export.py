@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from howsure import checkpoint, config, rundir, wiring
+from howsure.agents.base import state_dict_mismatch
 from howsure.errors import UserError, cli_main
 
 FORMAT = "howsure-export/1"
@@ -94,7 +95,7 @@ def load_weights(agent, tensors: dict[str, torch.Tensor], source: str) -> None:
         if extra:
             raise KeyError(f"unexpected tensors {extra[:3]}")
     except (RuntimeError, KeyError) as err:
-        raise UserError(f"export {source!r} does not fit its config's network ({str(err).splitlines()[0][:100]}); "
+        raise UserError(f"export {source!r} does not fit its config's network ({state_dict_mismatch(err)}); "
                         "export the run again") from None
     sync = getattr(agent, "sync_target", None)  # agents with a target network start it equal
     if callable(sync):

@@ -397,8 +397,8 @@ def prepare_run_dir(cfg: config.Config, overwrite: bool) -> tuple[config.Config,
     """
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
     rundir.check_utf8(run_dir, "run_dir")
-    exists = (f"run directory {str(run_dir)!r} already exists; pass --overwrite to "
-              f"replace it, --resume {run_dir} to continue it, or another run_dir=")
+    exists = (f"run directory {str(run_dir)!r} already exists; pass --overwrite to replace it, --resume "
+              f"{run_dir} to continue it (from Python: overwrite=True, resume=...), or another run_dir=")
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"run_dir {str(run_dir)!r} is a file, not a folder; pass another run_dir=")
     if run_dir.is_dir() and rundir.entries(run_dir):
