@@ -97,7 +97,9 @@ def test_checkpoint_of_another_env_or_agent(trained, tmp_path):
 
 def test_checkpoint_with_mismatched_network(trained):
     assert_one_line(run_in_process("evaluate.py", str(trained), "encoder.mlp.hidden_sizes=[8]"),
-                       "do not fit this network")
+                       "do not fit this network (Unexpected key(s) in state_dict: \"encoder.net.2.weight\"")
+    assert_one_line(run_in_process("evaluate.py", str(trained), "encoder.mlp.hidden_sizes=[8,8]"),
+                       "(size mismatch for encoder.net.0.weight", "the shape in current model is [8, 4]")
 
 
 def test_render_without_display(trained):
