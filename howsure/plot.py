@@ -6,11 +6,13 @@ runs with a 95% percentile-bootstrap confidence band, the method of rliable (Aga
 2021, arXiv:2108.13264).
 
 Runs become curves by what they ran: the runs of one sweep folder are grouped by env, agent and
-the rest of their config.yaml minus the seed (and minus settings that do not change learning:
-run_dir, log, checkpointing, device, torch_threads), one curve per group, named by the settings
-that differ. Runs of different envs go to separate rows of panels and are never averaged together
-(--pool, which averages every run of a folder into one curve, refuses a folder of several envs).
-Several sweeps share one figure with --label NAME=DIR (repeatable; a positional SWEEP_DIR is
+the rest of their config.yaml minus the seed (and minus settings that do not change what is
+learned: run length, wall-clock cap, evaluation, logging, checkpointing, device and speed switches;
+see NOT_GROUPED), one curve per group, named by the settings that differ. A curve is cut to the
+steps all its runs cover, with a warning naming the run that ends first. A run's wandb/ folder
+(--track) is never searched for runs. Runs of different envs go to separate rows of panels and are
+never averaged together (--pool, which averages every run of a folder into one curve, refuses a
+folder of several envs). Several sweeps share one figure with --label NAME=DIR (repeatable; a positional SWEEP_DIR is
 labelled by its folder name when more than one sweep is plotted). A curve of fewer than 3 points
 is drawn as markers with error bars. The `rliable` package itself is not used: its import fails with
 pandas 3 (its dependency `arch` calls pandas' removed deprecate_kwarg signature), so the IQM
@@ -34,19 +36,60 @@ from howsure.errors import UserError, cli_main
 from howsure.logger import read_scalars
 
 DEFAULT_TAGS = ("eval/episodic_return", "charts/episodic_return")
-# config.yaml keys that do not change what a run learns, left out when grouping runs into curves
-NOT_GROUPED = ("seed", "run_dir", "log.", "checkpoint_every_steps", "checkpoint_replay", "device",
-               "torch_threads")
+# config.yaml keys left out when grouping runs into curves (one ending in "." or "_" is a prefix): what
+# does not change what a run learns, so that runs of one sweep stay one curve when one of them is
+# resumed with more total_steps, a longer time limit, or is evaluated or logged differently:
+#   seed                      the runs of a curve differ in it
+#   total_steps, time_limit_minutes, eval.stop_return
+#                             run length: no schedule depends on them (epsilon and lr decay count agent
+#                             steps), and the curves are cut to the steps all runs cover; except that
+#                             agent.lr_decay_steps=time_limit anneals PQN's rate over time_limit_minutes,
+#                             so then it is grouped (read_run)
+#   eval.* (but eval.epsilon) how often, how many episodes, on how many envs and with what video the
+#                             greedy policy is measured; eval.epsilon stays grouped: it changes what
+#                             eval/episodic_return measures (0.05, Nature DQN's Atari protocol, scores below greedy)
+#   log.*, run_dir, checkpoint_*  what is written where
+#   device, torch_threads, flush_denormal, reuse_freed_memory, env.env_workers, env.env_threads,
+#   agent.compile_optimizer, agent.channels_last
+#                             speed switches computing the same steps (the same arithmetic up to float
+#                             rounding, in other threads, processes or memory layouts)
+#   distributed.address, distributed.cpus_per_actor, distributed.max_actor_restarts
+#                             where and on how many CPUs Ray runs the same actors
+# Grouped speed switches, as they do change learning: learner_thread (the acting policy may be one
+# update stale), agent.bf16_autocast (the update in bfloat16), distributed.actors, chunk_steps and
+# weights_every_updates (how stale the actors' weights are).
+NOT_GROUPED = ("seed", "total_steps", "time_limit_minutes", "eval.", "log.", "run_dir", "checkpoint_",
+               "device", "torch_threads", "flush_denormal", "reuse_freed_memory", "env.env_workers",
+               "env.env_threads", "agent.compile_optimizer", "agent.channels_last", "distributed.address",
+               "distributed.cpus_per_actor", "distributed.max_actor_restarts")
+GROUPED_EVAL = ("eval.epsilon",)  # under eval. but grouped: what the eval curve measures
 SPARSE_POINTS = 3  # curves with fewer points are drawn as markers: a line of one point is invisible
 NAME_CHARS = 80  # longest curve name in a legend
 
 
+def is_event_file(name: str) -> bool:
+    return name.startswith("events.out.tfevents")
+
+
 def find_runs(root: str | Path) -> list[Path]:
-    """Every folder under root (root included) holding TensorBoard event files, sorted."""
+    """Every folder under root (root included) holding TensorBoard event files, sorted. A run's
+    wandb/ folder (train.py --track) is not searched: wandb may keep links to the run's event files
+    there, which are not runs of their own. Symlinked folders are not entered."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{str(root)!r} is not a directory; pass a sweep folder (runs/sweeps/...)")
-    runs = sorted({p.parent for p in root.rglob("events.out.tfevents*")})
+    from howsure.tracking import ID_FILE
+
+    runs = []
+    for folder, subfolders, files in os.walk(root):
+        here = Path(folder)
+        is_run = any(is_event_file(f) for f in files)
+        if is_run:
+            runs.append(here)
+        if is_run or "config.yaml" in files:
+            subfolders[:] = [d for d in subfolders if d != "wandb"]
+        subfolders[:] = [d for d in subfolders if not (d == "wandb" and (here / d / ID_FILE).is_file())]
+    runs = sorted(runs)
     if not runs:
         raise UserError(f"no TensorBoard event files under {str(root)!r}; train into it first")
     return runs
@@ -138,7 +181,7 @@ def event_file_damage(path: Path) -> int | None:
 
 def why_unreadable(run: Path) -> str:
     """Why a run folder's event files gave no scalars, for the warning that skips it."""
-    for f in sorted(run.glob("events.out.tfevents*")):
+    for f in sorted(p for p in run.iterdir() if is_event_file(p.name)):
         try:
             at = event_file_damage(f)
         except OSError as err:
@@ -164,6 +207,31 @@ def read_runs(run_dirs: list[str], skipped: list[str]) -> dict[Path, dict]:
     return read
 
 
+def warn_cut(label: str, scalars: dict[Path, dict]) -> None:
+    """One line on stderr when the runs of a curve are of different lengths (the last step any of
+    their scalars reached): its curves are cut to the steps all its runs cover, so to the run that
+    ends first, which the warning names."""
+    ends = {run: max((pts[-1][0] for pts in data.values() if pts), default=0) for run, data in scalars.items()}
+    if len(ends) < 2 or len(set(ends.values())) < 2:
+        return
+    short = min(ends, key=lambda run: (ends[run], str(run)))
+    what = f"curve {label!r}" if label else "the curve"
+    print(f"warning: {what} stops at step {ends[short]:,}, where run {str(short)!r} ends (the longest of its "
+          f"{len(ends)} runs reaches {max(ends.values()):,}): curves are cut to the steps all their runs cover",
+          file=sys.stderr)
+
+
+def warn_missing_tags(asked: list[str], scalars: dict[Path, dict]) -> None:
+    """One line on stderr for each --tag that no run logged (a misspelt one among several)."""
+    from howsure.registry import suggest
+
+    logged = sorted({tag for data in scalars.values() for tag in data})
+    for tag in dict.fromkeys(asked):
+        if tag not in logged:
+            print(f"warning: --tag {tag!r} was logged by none of the runs{suggest(tag, logged)}; "
+                  "it is left out of the plot", file=sys.stderr)
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """A run folder and what it ran, from its config.yaml (None and () without one)."""
@@ -182,8 +250,10 @@ def read_run(path: Path) -> RunInfo:
     if not cfg_path.is_file():
         return RunInfo(Path(path), None, None, ())
     flat = flatten(read_yaml(cfg_path))
+    grouped = GROUPED_EVAL + (("time_limit_minutes",) if flat.get("agent.lr_decay_steps") == "time_limit" else ())
     settings = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in flat.items()
-                            if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_GROUPED)))
+                            if k in grouped or not any(k == n or (n[-1] in "._" and k.startswith(n))
+                                                       for n in NOT_GROUPED)))
     env, agent = flat.get("env.id"), flat.get("agent.name")
     return RunInfo(Path(path), None if env is None else str(env), None if agent is None else str(agent), settings)
 
@@ -368,8 +438,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="PNG path (default SWEEP_DIR/curves.png, or curves.png in the folder that "
                    "holds all the sweeps); a .json of the numbers goes beside it")
     p.add_argument("--smooth", type=int, default=10,
-                   help="trailing mean over this many points of charts/* tags before aggregating "
-                   "(eval/* is not smoothed)")
+                   help="trailing mean over this many points of every tag not under eval/ (charts/*, "
+                   "losses/*, ...) before aggregating; eval/* is never smoothed; 0 or 1: no smoothing")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     return p.parse_args(argv)
@@ -391,19 +461,27 @@ def main(argv: list[str] | None = None) -> int:
     tags = args.tag or list(DEFAULT_TAGS)
     skipped: list[str] = []
     results = []
+    every: dict[Path, dict] = {}  # every run's scalars, for the --tag warning
     for curve in curves:
         scalars = read_runs(curve["run_dirs"], skipped)
+        every.update(scalars)
         run_dirs = [d for d in curve["run_dirs"] if Path(d) in scalars]
+        found = False
         for tag in tags:
             r = aggregate([Path(d) for d in run_dirs], tag,
                           0 if tag.startswith("eval/") else args.smooth, args.reps, args.seed, scalars)
             if r is not None:
+                found = True
                 results.append({**r, "label": curve["label"], "env": curve["env"], "agent": curve["agent"],
                                 "run_dirs": run_dirs})
+        if found:
+            warn_cut(curve["label"], scalars)
     where = ", ".join(repr(str(root)) for _, root in sweeps)
     if not results:
         also = f" ({len(skipped)} runs skipped: see the warnings above)" if skipped else ""
         raise UserError(f"none of the runs under {where} logged {', '.join(tags)}{also}; pick one with --tag")
+    if args.tag:
+        warn_missing_tags(args.tag, every)
     if len(sweeps) == 1 and not sweeps[0][0]:
         title = f"{sweeps[0][1].name}: IQM over runs, 95% bootstrap CI"
     else:

@@ -277,3 +277,54 @@ def test_plot_draws_markers_for_sparse_curves(tmp_path):
     assert all(line.get_marker() in ("None", "") for line in dense.axes[0].get_lines())
     plt.close(dense)
     assert np.isfinite(result["ci_low"][0]) and result["ci_low"][0] <= 200.0 <= result["ci_high"][0]
+
+
+def test_plot_keeps_a_resumed_longer_run_in_its_sweep(tmp_path, capsys):
+    """Run length, wall-clock cap, evaluation, logging and speed switches are not what a run learns:
+    a seed resumed to more total_steps (or evaluated, logged, threaded differently) stays in its
+    sweep's curve, which is cut to the steps all runs cover with a warning naming the shortest run."""
+    fake_run(tmp_path / "seed0", 100.0, ["seed=0", "total_steps=6000"], steps=(0, 3000, 6000))
+    fake_run(tmp_path / "seed1", 200.0, ["seed=1", "total_steps=6000", "time_limit_minutes=30",
+                                         "eval.episodes=5", "log.every_steps=250"], steps=(0, 3000, 6000))
+    fake_run(tmp_path / "seed2", 300.0, ["seed=2", "total_steps=7000", "eval.every_steps=500",
+                                         "torch_threads=1", "checkpoint_every_steps=1000", "flush_denormal=true",
+                                         "env.env_workers=true"], steps=(0, 3000, 7000))
+    assert plot_main([str(tmp_path), "--reps", "50"]) == 0
+    (result,) = json.loads((tmp_path / "curves.json").read_text())
+    assert result["runs"] == 3 and result["label"] == "" and result["step"][-1] == 6000
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warning: ") and "stops at step 6,000" in err
+    assert repr(str(tmp_path / "seed0")) in err and "7,000" in err
+    # settings that change what is learned, or what the eval curve measures, still split the curves
+    fake_run(tmp_path / "greedy05", 100.0, ["eval.epsilon=0.05"], steps=(0, 3000, 6000))
+    fake_run(tmp_path / "stale", 100.0, ["learner_thread=true"], steps=(0, 3000, 6000))
+    assert plot_main([str(tmp_path), "--reps", "50"]) == 0
+    assert sorted(r["runs"] for r in json.loads((tmp_path / "curves.json").read_text())) == [1, 1, 3]
+    capsys.readouterr()
+    from howsure.plot import read_run
+
+    def key(path, overrides):  # PQN's rate annealed over the wall-clock cap: the cap is learning
+        cfg = wiring.load("configs/pqn_cartpole.yaml", [f"run_dir={path}", *overrides])
+        path.mkdir(parents=True)
+        (path / "config.yaml").write_text(config.to_yaml(cfg))
+        return read_run(path).settings
+
+    assert (key(tmp_path / "pqn10", ["time_limit_minutes=10", "agent.lr_decay_steps=time_limit"])
+            != key(tmp_path / "pqn20", ["time_limit_minutes=20", "agent.lr_decay_steps=time_limit"]))
+    assert key(tmp_path / "pqn10s", ["time_limit_minutes=10"]) == key(tmp_path / "pqn20s", ["time_limit_minutes=20"])
+
+
+def test_plot_warns_of_a_tag_no_run_logged(tmp_path, capsys):
+    for seed in (0, 1):
+        fake_run(tmp_path / f"seed{seed}", 100.0, [f"seed={seed}"])
+    assert plot_main([str(tmp_path), "--reps", "50", "--tag", "eval/episodic_return",
+                      "--tag", "eval/episodic_retrun"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warning: ") and "'eval/episodic_retrun'" in err
+    assert "did you mean 'eval/episodic_return'" in err  # and no cut warning: the runs are of one length
+    assert [r["tag"] for r in json.loads((tmp_path / "curves.json").read_text())] == ["eval/episodic_return"]
+    with pytest.raises(SystemExit) as exit_:
+        plot_main(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "every tag not under eval/" in text and "smooths charts/*" not in text

@@ -13,7 +13,7 @@ from howsure import wiring
 from howsure.errors import UserError
 from howsure.logger import read_scalars
 from howsure.sweep import grid_points, parse_grid, run_name
-from tests.conftest import assert_one_line, run_cli, run_in_process
+from tests.conftest import ROOT, assert_one_line, run_cli, run_in_process
 
 TINY = ("total_steps=400", "agent.learning_starts_steps=100", "eval.every_steps=200", "eval.episodes=2",
         "eval.num_envs=2", "log.every_steps=200", "checkpoint_every_steps=0", "checkpoint_replay=false",
@@ -143,3 +143,28 @@ def test_an_unknown_env_in_one_grid_point_is_refused_before_anything_trains(tmp_
                          "env.id=CartPole-v1,CartPolf-v1", f"run_dir={tmp_path / 'g'}")
     assert_one_line(res, "CartPolf-v1")
     assert not (tmp_path / "g").exists()
+
+
+def test_track_reads_a_run_folder_under_the_cwd_once(tmp_path):
+    """wandb's TensorBoard hook watches the run folder, and wandb keeps its own files in RUN_DIR/wandb:
+    with wandb.init(sync_tensorboard=True) and the run folder under the cwd, wandb linked each event
+    file into RUN_DIR/wandb/<run>/files/, read the link as a new event file, linked that, ... (dozens
+    of nested copies, the whole stream in the history as many times)."""
+    pytest.importorskip("wandb")
+    res = run_in_process("train.py", "--config", str(ROOT / "configs/dqn_cartpole.yaml"), "--track",
+                         "run_dir=run", "--quiet", *TINY, cwd=tmp_path,
+                         env={"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_CONSOLE": "off"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    run = tmp_path / "run"
+    assert len(list(run.glob("events.out.tfevents*"))) == 1
+    assert [p for p in (run / "wandb").rglob("*") if "tfevents" in p.name] == []
+    history, tensorboard = wandb_history(run), read_scalars(run)
+    for tag in ("eval/episodic_return", "charts/episodic_return", "losses/td_loss"):
+        assert history[tag] == pytest.approx([v for _, v in tensorboard[tag]]), tag  # each value once
+    # howsure.plot never takes what wandb keeps in a run's wandb/ folder for runs of their own
+    from howsure.plot import find_runs
+
+    nested = next(run.glob("wandb/offline-run-*")) / "files" / "run"
+    nested.mkdir(parents=True)
+    (nested / next(run.glob("events.out.tfevents*")).name).symlink_to(next(run.glob("events.out.tfevents*")))
+    assert find_runs(tmp_path) == [run]
