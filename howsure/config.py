@@ -180,7 +180,11 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         )
     if origin is tuple:
         if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
+            try:
+                value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
+            except yaml.YAMLError:
+                raise UserError(f"config key {key!r} must be {_type_name(tp)}, got {value!r}, which is not a "
+                                "valid YAML list: close its brackets, e.g. [64, 64]") from None
         if not isinstance(value, (list, tuple)):
             raise bad
         (elem,) = typing.get_args(tp)[:1]

@@ -111,3 +111,160 @@ def test_serial_sweep_writes_one_run_per_seed(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert (sweep / "curves.png").is_file()
+
+
+TINY = ["--config", "configs/dqn_cartpole.yaml", "total_steps=200", "agent.learning_starts_steps=100",
+        "eval.every_steps=0", "checkpoint_replay=false", "torch_threads=1", "--quiet"]
+
+
+def folder_bytes(path):
+    """Every file under a folder with its bytes, to show a refused start changed nothing."""
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_replaces_only_a_folder_a_sweep_wrote(tmp_path):
+    from tests.conftest import assert_one_line, run_in_process
+
+    runs = tmp_path / "myruns"  # single runs side by side, as in runs/: not a sweep
+    for name in ("a", "b"):
+        assert run_in_process("train.py", *TINY, f"run_dir={runs / name}").returncode == 0
+    before = folder_bytes(runs)
+    for extra in (["--overwrite"], []):
+        assert_one_line(run_in_process("train.py", *TINY, "--seeds", "0", "--sweep-backend", "serial",
+                                       f"run_dir={runs}", *extra),
+                        "is not a sweep folder", "nothing was deleted", "another run_dir=")
+    assert folder_bytes(runs) == before
+    # an empty folder takes a sweep; a relative run_dir is recorded as an absolute path
+    (tmp_path / "sw").mkdir()
+    res = run_in_process("train.py", *TINY, "--seeds", "0", "--sweep-backend", "serial", "run_dir=sw", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    (run,) = json.loads((tmp_path / "sw" / "sweep.json").read_text())["runs"]
+    assert run["run_dir"] == str(tmp_path / "sw" / "seed0") and run["status"] == "finished"
+    # what a sweep folder holds that no sweep wrote is not deleted either
+    (tmp_path / "sw" / "notes.txt").write_text("mine")
+    assert_one_line(run_in_process("train.py", *TINY, "--seeds", "0", "--sweep-backend", "serial",
+                                   "run_dir=sw", "--overwrite", cwd=tmp_path), "'notes.txt'", "nothing was deleted")
+    (tmp_path / "sw" / "notes.txt").unlink()
+    res = run_in_process("train.py", *TINY, "--seeds", "1", "--sweep-backend", "serial", "run_dir=sw",
+                         "--overwrite", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "sw").iterdir()) == ["seed1", "sweep.json"]
+
+
+def test_a_refused_overwrite_of_a_sweep_deletes_nothing(tmp_path):
+    from tests.conftest import assert_one_line, run_in_process
+
+    sweep = tmp_path / "sw"
+    assert run_in_process("train.py", *TINY, "--seeds", "0", "--sweep-backend", "serial",
+                          f"run_dir={sweep}").returncode == 0
+    before = folder_bytes(sweep)
+    # the backend is refused (Ray with actors, or Ray missing) only after the old sweep is looked at
+    res = run_in_process("train.py", *TINY, "--seeds", "0", "--sweep-backend", "ray", "distributed.actors=1",
+                         f"run_dir={sweep}", "--overwrite")
+    assert_one_line(res, "--sweep-backend ray")
+    assert_one_line(run_in_process("train.py", *TINY, "--seeds", "0", "--sweep", "agent.lr=1e-4,x",
+                                   f"run_dir={sweep}", "--overwrite"), "agent.lr")
+    assert folder_bytes(sweep) == before
+
+
+def test_sweep_values_may_be_lists_and_bad_yaml_is_one_line(tmp_path):
+    from howsure.sweep import parse_grid
+    from tests.conftest import assert_one_line, run_in_process
+
+    assert parse_grid(["encoder.mlp.hidden_sizes=[64,64],[128]", "agent.lr=1e-4, 5e-4"]) == [
+        ("encoder.mlp.hidden_sizes", ["[64,64]", "[128]"]), ("agent.lr", ["1e-4", "5e-4"])]
+    assert parse_grid(["env.kwargs={a: 1, b: 2},{a: 3}"]) == [("env.kwargs", ["{a: 1, b: 2}", "{a: 3}"])]
+    with pytest.raises(UserError, match="not valid YAML"):
+        parse_grid(["encoder.mlp.hidden_sizes=[64,64"])
+    assert_one_line(run_in_process("train.py", *TINY, "--seeds", "0", "--sweep", "encoder.mlp.hidden_sizes=[64,[128]",
+                                   f"run_dir={tmp_path / 'sw'}"), "not valid YAML")
+    assert_one_line(run_in_process("train.py", *TINY, "encoder.mlp.hidden_sizes=[64", f"run_dir={tmp_path / 'r'}"),
+                    "encoder.mlp.hidden_sizes", "[64")
+    assert not (tmp_path / "sw").exists() and not (tmp_path / "r").exists()
+    sweep = tmp_path / "grid"
+    res = run_in_process("train.py", *TINY, "--sweep", "encoder.mlp.hidden_sizes=[32,32],[16]",
+                         "--sweep-backend", "serial", f"run_dir={sweep}")
+    assert res.returncode == 0, res.stderr
+    assert "- 16\n" in (sweep / "encoder.mlp.hidden_sizes=[16]__seed0" / "config.yaml").read_text()
+
+
+def interrupt_sweep(tmp_path, *args):
+    """A sweep in a subprocess, sent SIGINT once a run's loop has printed its first evaluation (so
+    the loop, not the start-up, takes the signal): (exit code, stdout, stderr)."""
+    import os
+    import signal
+    import threading
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--config", "configs/dqn_cartpole.yaml",
+                             "agent.learning_starts_steps=100", "eval.every_steps=300", "eval.episodes=2",
+                             "eval.num_envs=2", "checkpoint_replay=false", "checkpoint_every_steps=0",
+                             "torch_threads=1", "total_steps=1000000", *args],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+    watchdog = threading.Timer(150, proc.kill)  # a sweep that ignores the signal would train for ever
+    watchdog.start()
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "eval return" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate()
+    finally:
+        watchdog.cancel()
+    return proc.returncode, "".join(lines) + out, err
+
+
+def test_ctrl_c_stops_a_serial_sweep_and_lists_what_to_resume(tmp_path):
+    from howsure.checkpoint import load
+
+    sweep = tmp_path / "sw"
+    code, out, err = interrupt_sweep(tmp_path, "--seeds", "0,1,2", "--sweep-backend", "serial", f"run_dir={sweep}",
+                                     "--quiet")
+    assert code == 130, (out, err)
+    assert "Traceback" not in err and "sweep done" not in out
+    saved = json.loads((sweep / "sweep.json").read_text())
+    assert saved["status"] == "interrupted"
+    assert [r["status"] for r in saved["runs"]] == ["interrupted", "not started", "not started"]
+    assert f"--resume {sweep / 'seed0'}" in out
+    assert "seed 1: not started" in out and f"seed=2 run_dir={sweep / 'seed2'}" in out
+    assert 0 < load(sweep / "seed0" / "checkpoints" / "latest.pt")["step"] < 1_000_000
+    assert not (sweep / "seed1").exists() and not (sweep / "seed2").exists()
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None, reason="Ray is not installed")
+def test_ctrl_c_stops_a_ray_sweep_and_says_which_runs_resume(tmp_path):
+    from howsure.checkpoint import load
+
+    sweep = tmp_path / "sw"
+    code, out, err = interrupt_sweep(tmp_path, "--seeds", "0,1", "--sweep-backend", "ray", f"run_dir={sweep}")
+    assert code == 130, (out, err)
+    assert "Traceback" not in err
+    saved = json.loads((sweep / "sweep.json").read_text())
+    assert saved["status"] == "interrupted"
+    statuses = {r["seed"]: r["status"] for r in saved["runs"]}
+    assert "interrupted" in statuses.values() and set(statuses.values()) <= {"interrupted", "stopped", "not started"}
+    for seed, status in statuses.items():
+        run = sweep / f"seed{seed}"
+        if status == "interrupted":  # the task stopped as under Ctrl-C: its checkpoint resumes it
+            assert f"--resume {run}" in out and load(run / "checkpoints" / "latest.pt")["step"] > 0
+        else:
+            assert f"--resume {run}" not in out and f"seed={seed} run_dir={run}" in out
+
+
+def test_a_grid_sweep_names_its_keys_for_the_hparams_table(tmp_path):
+    from pathlib import Path
+
+    from howsure import config, dashboards, wiring
+    from howsure.sweep import run_sweep
+
+    runs = run_sweep("configs/dqn_cartpole.yaml", [0], ["total_steps=200", "eval.every_steps=0", "log.quiet=true",
+                                                        "checkpoint_replay=false", f"run_dir={tmp_path / 'sw'}"],
+                     backend="serial", grid=[("agent.lr", ["1e-4", "5e-4"])])
+    assert [r["status"] for r in runs] == ["finished", "finished"]
+    for run in runs:
+        cfg = wiring.load(Path(run["run_dir"]) / "config.yaml")
+        assert cfg.log.hparams == ("agent.lr",)
+        # 1e-4 is the schema's default: without log.hparams its HParams cell would be empty
+        assert dashboards.hparams_of(cfg, config.to_dict(cfg))["agent.lr"] == cfg.agent.lr

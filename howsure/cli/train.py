@@ -68,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         grid = parse_grid(args.sweep)
         if args.track:
             tracking.require_wandb()
-        run_sweep(args.config, None if args.seeds is None else parse_seeds(args.seeds), overrides,
-                  overwrite=args.overwrite, backend=args.sweep_backend, grid=grid)
-        return 0
+        runs = run_sweep(args.config, None if args.seeds is None else parse_seeds(args.seeds), overrides,
+                         overwrite=args.overwrite, backend=args.sweep_backend, grid=grid,
+                         train_command=command("train"))
+        # stopped by Ctrl-C: the runs to continue or start are listed above, as for one interrupted run
+        return 130 if any(run["status"] != "finished" for run in runs) else 0
     run_dir, summary = api.train(None if args.resume else args.config, overrides, resume=args.resume,
                                  overwrite=args.overwrite)
     if summary["interrupted"]:
