@@ -33,7 +33,7 @@ class TDConfig(AgentConfig):
     gamma: float = 0.99  # discount per agent step
     lr: float = 1e-4
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
-    optimizer_eps: float = 1e-8  # Adam/RMSProp epsilon (Nature RMSProp: 0.01)
+    optimizer_eps: float = 1e-8  # Adam/RMSProp epsilon, added outside the square root (Nature's 0.01 was inside)
     rmsprop_alpha: float = 0.95  # RMSProp squared-gradient decay
     rmsprop_momentum: float = 0.0
     rmsprop_centered: bool = True

@@ -45,7 +45,7 @@ class EnvConfig:
     # Atari (ALE/<Game>-v5) only; arXiv:1312.5602 / Nature 2015 preprocessing, Machado et al. 2018.
     sticky_action_prob: float = 0.25  # repeat_action_probability; 0.25 is the published protocol
     full_action_space: bool = False  # False: the game's minimal action set
-    noop_max: int = 30  # up to this many no-op agent steps at reset
+    noop_max: int = 30  # up to this many no-op emulator frames at reset (gymnasium's and SB3's unit)
     frame_skip: int = 4  # emulator frames per agent step (max-pooled over the last two)
     screen_size: int = 84  # pixels, square grayscale
     frame_stack: int = 4  # agent steps stacked into one observation
