@@ -386,6 +386,9 @@ def _run_serial(runs: list[tuple[dict, Path, str]], results: dict[str, dict]) ->
         return stop.raised
 
 
+GRACE_SECONDS = 30  # how long Ctrl-C waits for Ray tasks to checkpoint and stop
+
+
 def _run_ray(runs: list[tuple[dict, Path, str]], results: dict[str, dict]) -> bool:
     """The runs as Ray tasks, one CPU each; True when Ctrl-C stopped the sweep. Ctrl-C cancels the
     tasks gracefully: ray.cancel raises the SIGINT handler in a running task, so a run in its loop
@@ -416,18 +419,26 @@ def _run_ray(runs: list[tuple[dict, Path, str]], results: dict[str, dict]) -> bo
     try:
         try:
             while pending:
-                (ref,), _ = ray.wait(list(pending), num_returns=1)
-                collect(ref, False)
+                # a timeout hands control back to Python twice a second, so a Ctrl-C that arrives
+                # while ray.wait blocks in C++ is raised here and not only when a run ends
+                for ref in ray.wait(list(pending), num_returns=1, timeout=0.5)[0]:
+                    collect(ref, False)
             return False
         except KeyboardInterrupt:
             print("\ninterrupted: stopping the runs; each one training saves a checkpoint first (Ctrl-C "
                   "again stops them at once, without one)", flush=True)
             for ref in pending:
                 ray.cancel(ref)
+            # a cancelled task does not always get its KeyboardInterrupt (seen on a loaded machine):
+            # after GRACE_SECONDS the runs still going are stopped at once, and reported without a checkpoint
+            deadline = time.monotonic() + GRACE_SECONDS
             try:
                 while pending:
-                    (ref,), _ = ray.wait(list(pending), num_returns=1)
-                    collect(ref, True)
+                    for ref in ray.wait(list(pending), num_returns=1, timeout=0.5)[0]:
+                        collect(ref, True)
+                    if pending and time.monotonic() > deadline:
+                        print(f"runs still going after {GRACE_SECONDS} s: stopping them at once", flush=True)
+                        raise KeyboardInterrupt
             except KeyboardInterrupt:
                 for ref in pending:
                     ray.cancel(ref, force=True)

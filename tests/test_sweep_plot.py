@@ -244,7 +244,9 @@ def test_ctrl_c_stops_a_ray_sweep_and_says_which_runs_resume(tmp_path):
     saved = json.loads((sweep / "sweep.json").read_text())
     assert saved["status"] == "interrupted"
     statuses = {r["seed"]: r["status"] for r in saved["runs"]}
-    assert "interrupted" in statuses.values() and set(statuses.values()) <= {"interrupted", "stopped", "not started"}
+    # a task stops gracefully (with its checkpoint) as a rule; one that does not within the grace
+    # period is stopped at once and must then be reported as started again, not as resumable
+    assert set(statuses.values()) <= {"interrupted", "stopped", "not started"}
     for seed, status in statuses.items():
         run = sweep / f"seed{seed}"
         if status == "interrupted":  # the task stopped as under Ctrl-C: its checkpoint resumes it
